@@ -1,0 +1,301 @@
+"""One config system for every stage: dataclass sections, TOML presets, key=value overrides.
+
+A preset is a TOML file in `codeling/configs/` (the repo's `configs/` points there) holding any
+subset of the sections below; `base = "other"` inherits another preset. Overrides on the command
+line are `section.key=value` (values parsed as TOML, else taken as strings); a stage command also
+accepts a bare `key=value` for its own section. Unknown presets, sections and keys are errors that
+name the nearest valid spelling. The resolved config is saved with every run as `config.toml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from codeling.io import atomic_write_text
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class CorpusConfig:
+    sources: list[str] = field(default_factory=list)  # empty: this Python's stdlib + site-packages
+    max_mb: float = 100.0  # stop harvesting after this many MB of kept code
+    val_fraction: float = 0.02  # split by file
+    near_dup_threshold: float = 0.85  # MinHash Jaccard, as codeparrot
+    num_perm: int = 128
+    seed: int = 0
+
+
+@dataclass
+class TokenizerConfig:
+    vocab_size: int = 8192
+    min_frequency: int = 2
+    train_mb: float = 50.0  # BPE is trained on at most this much of the train split
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 8192
+    n_layer: int = 8
+    n_head: int = 8
+    n_kv_head: int = 8
+    d_model: int = 512
+    d_ff: int = 0  # 0: SwiGLU width 8/3·d_model rounded up to a multiple of 64
+    max_seq_len: int = 1024
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = True  # small vocabulary: tying saves a big share of the parameters
+    init_std: float = 0.02
+
+    @property
+    def ffn_dim(self) -> int:
+        if self.d_ff:
+            return self.d_ff
+        return -(-int(8 * self.d_model / 3) // 64) * 64
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+
+@dataclass
+class TrainConfig:
+    """One training loop serves pretraining, SFT and distillation; each uses its own section."""
+
+    steps: int = 1000
+    batch_size: int = 16  # sequences per micro-batch per process
+    grad_accum: int = 1
+    seq_len: int = 256
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1  # cosine decays to lr·min_lr_ratio
+    warmup: int = 100
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.0
+    log_every: int = 10
+    eval_every: int = 200  # val loss (and, for sft/distill, mini-HumanEval by generation)
+    eval_batches: int = 20
+    save_every: int = 500
+    keep_checkpoints: int = 2
+    seed: int = 1337
+    device: str = "auto"  # auto | cpu | cuda
+    dtype: str = "auto"  # auto (bf16 autocast on CUDA) | fp32 | bf16
+    compile: bool = False
+    threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    # sft
+    mode: str = "lora"  # lora | full
+    merge: bool = False  # write a merged checkpoint at the end of LoRA training
+    eval_mini: bool = True  # generate + execute mini-HumanEval at each eval
+    eval_max_new_tokens: int = 160
+    early_stop: int = 0  # stop after this many evals without improvement (0: never)
+    # distillation (logit KD)
+    kd_alpha: float = 0.5
+    kd_temperature: float = 2.0
+    # curriculum phases, e.g. [{levels=[1], steps=500}, {levels=[1,2], steps=1000}]
+    curriculum: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class LoraSection:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class TasksConfig:
+    sources: list[str] = field(default_factory=lambda: ["mbpp", "synthetic"])
+    n: int = 1000  # synthetic tasks requested
+    seed: int = 0
+    levels: list[int] = field(default_factory=lambda: [1, 2, 3])
+    categories: list[str] = field(default_factory=list)  # empty: all
+    val_fraction: float = 0.05
+    mbpp_max_lines: int = 20
+    allow_contamination: bool = False
+    timeout: float = 5.0
+
+
+@dataclass
+class EvalConfig:
+    benchmarks: list[str] = field(default_factory=lambda: ["mini"])
+    n: int = 1  # samples per task
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 384
+    batch_size: int = 16
+    timeout: float = 5.0  # seconds per sample
+    memory_mb: int = 1024
+    workers: int = 0  # 0: one per core
+
+
+@dataclass
+class PipelineConfig:
+    stages: list[str] = field(default_factory=lambda: [
+        "corpus", "tokenizer", "pretrain", "tasks", "sft", "evaluate", "report"])
+    data_dir: str = ""  # empty: <run-dir>/data
+
+
+@dataclass
+class Config:
+    name: str = "default"
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: TrainConfig = field(default_factory=TrainConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    sft: TrainConfig = field(default_factory=lambda: TrainConfig(
+        lr=1e-4, warmup=500, batch_size=8, steps=10000, weight_decay=0.0, eval_every=2000,
+        save_every=2000, seq_len=512))
+    lora: LoraSection = field(default_factory=LoraSection)
+    distill: TrainConfig = field(default_factory=lambda: TrainConfig(mode="full"))
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def _nearest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"{hint} Valid: {', '.join(options)}."
+
+
+def preset_path(preset: str) -> Path:
+    """A preset name from configs/, or a path to a TOML file."""
+    p = Path(preset)
+    if p.suffix == ".toml" and p.exists():
+        return p
+    q = PRESET_DIR / f"{preset}.toml"
+    if q.exists():
+        return q
+    raise ConfigError(f"unknown preset '{preset}'.{_nearest(preset, list_presets())}")
+
+
+def _load_preset_dict(preset: str, seen: tuple[str, ...] = ()) -> dict:
+    path = preset_path(preset)
+    if str(path) in seen:
+        raise ConfigError(f"{path}: circular 'base' chain: {' -> '.join(seen)}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from e
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    merged = _load_preset_dict(base, (*seen, str(path)))
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _apply(obj: Any, values: dict, where: str) -> None:
+    names = [f.name for f in dataclasses.fields(obj)]
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown key '{key}'.{_nearest(key, names)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: '{key}' is a section; expected a table")
+            _apply(current, value, f"{where}.{key}" if where else key)
+        else:
+            setattr(obj, key, _coerce(value, current, f"{where}.{key}" if where else key))
+
+
+def _coerce(value: Any, current: Any, where: str) -> Any:
+    # ints are accepted where floats are expected; everything else must match its default's type
+    if isinstance(current, bool) or current is None:
+        ok = isinstance(value, bool) or current is None
+    elif isinstance(current, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, type(current))
+    if not ok:
+        raise ConfigError(f"{where}: expected {type(current).__name__}, got {value!r}")
+    return value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare string
+    return key.strip().split("."), value
+
+
+def load_config(preset: str | None = None, overrides: list[str] | tuple[str, ...] = (),
+                section: str | None = None) -> Config:
+    """Resolve a preset plus overrides. `section` lets bare keys address a stage's own section."""
+    cfg = Config()
+    if preset:
+        data = _load_preset_dict(preset)
+        _apply(cfg, data, "")
+        if "name" not in data:
+            cfg.name = Path(preset).stem
+    sections = [f.name for f in dataclasses.fields(cfg)]
+    for text in overrides:
+        path, value = parse_override(text)
+        if len(path) == 1 and path[0] not in sections and section:
+            path = [section, *path]
+        if len(path) > 1 and path[0] not in sections:
+            raise ConfigError(f"override '{text}': unknown section '{path[0]}'."
+                              f"{_nearest(path[0], sections)}")
+        nested: dict = {path[-1]: value}
+        for part in reversed(path[:-1]):
+            nested = {part: nested}
+        _apply(cfg, nested, "")
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(data: dict) -> Config:
+    cfg = Config()
+    _apply(cfg, data, "")
+    return cfg
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    atomic_write_text(path, tomli_w.dumps(config_to_dict(cfg)))
+
+
+def read_config(path: str | Path) -> Config:
+    return config_from_dict(tomllib.loads(Path(path).read_text()))
+
+
+def add_config_arguments(parser, default_preset: str | None = None) -> None:
+    """--preset NAME and trailing key=value overrides, shared by every stage command."""
+    parser.add_argument("--preset", default=default_preset,
+                        help=f"a preset name ({', '.join(list_presets())}) or a .toml path")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides, e.g. lr=1e-3 model.n_layer=4")
+
+
+def config_from_args(args, section: str | None = None) -> Config:
+    return load_config(getattr(args, "preset", None), getattr(args, "overrides", ()) or (),
+                       section=section)
