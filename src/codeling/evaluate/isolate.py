@@ -1,0 +1,169 @@
+"""Linux isolation primitives for the sandbox: namespaces, mounts, privileges, rlimits.
+
+Everything here runs inside a freshly forked child of the zygote, before untrusted code starts.
+Only the standard library and ctypes are used, so no helper binary (bwrap) is needed; where the
+kernel refuses namespaces, the sandbox falls back to rlimits alone and says so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import resource
+import signal
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1, 2, 4, 32, 4096, 16384, 1 << 18)
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def mount(src: str | None, target: str, fstype: str | None, flags: int,
+          data: str | None = None) -> None:
+    def enc(s: str | None) -> bytes | None:
+        return s.encode() if s is not None else None
+
+    _check(_libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {target}")
+
+
+def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
+    _check(_libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PDEATHSIG)")
+
+
+def no_new_privs() -> None:
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> None:
+    """Clear every capability (used in user-namespace mode, where we keep our uid)."""
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+def namespace_flags(as_root: bool) -> int:
+    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+    return flags if as_root else flags | CLONE_NEWUSER
+
+
+def enter_namespaces(as_root: bool, uid: int, gid: int) -> None:
+    """Unshare; the caller's next child is PID 1 of a new PID namespace."""
+    unshare(namespace_flags(as_root))
+    if not as_root:
+        # map our own ids; we keep full capabilities inside until drop_capabilities()
+        with open("/proc/self/setgroups", "w") as f:
+            f.write("deny")
+        with open("/proc/self/uid_map", "w") as f:
+            f.write(f"{uid} {uid} 1")
+        with open("/proc/self/gid_map", "w") as f:
+            f.write(f"{gid} {gid} 1")
+
+
+def _mountpoints() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4].encode().decode("unicode_escape") for line in f]
+    return sorted(set(points), key=len)
+
+
+def _needed_paths() -> list[str]:
+    """Interpreter paths the sandboxed code must still import from."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    return sorted({os.path.realpath(p) for p in paths})
+
+
+def _hidden_dirs() -> list[str]:
+    dirs = {"/root", "/home", os.path.expanduser("~")}
+    return sorted(d for d in dirs if d != "/" and os.path.isdir(d))
+
+
+def setup_filesystem(tmpfs_mb: int) -> str:
+    """Read-only host, private tmpfs for /tmp (the sample's cwd), home directories hidden.
+
+    Returns the sample's working directory.
+    """
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    hidden = _hidden_dirs()
+    # keep the interpreter importable if it lives under a hidden home (e.g. /root/.pyenv)
+    keep = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in _needed_paths()
+            if any(p == h or p.startswith(h + "/") for h in hidden)]
+    for mp in _mountpoints():
+        try:
+            mount(None, mp, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        except OSError:
+            pass  # locked or special mounts; the unprivileged uid still cannot write them
+    for d in hidden:
+        mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    for path, fd in keep:
+        os.makedirs(path, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        os.close(fd)
+    for d in hidden:
+        mount(None, d, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    opts = f"size={tmpfs_mb}m,mode=1777"
+    for d in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(d):
+            mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
+    try:  # our own /proc: the host's processes are invisible
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
+    except OSError:
+        mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+    os.makedirs("/tmp/sample", mode=0o777, exist_ok=True)
+    os.chmod("/tmp/sample", 0o777)
+    return "/tmp/sample"
+
+
+def drop_privileges(as_root: bool, uid: int, gid: int) -> None:
+    if as_root:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    else:
+        drop_capabilities()
+    no_new_privs()
+
+
+def set_limits(memory_mb: int, cpu_s: int, fsize_mb: int, nproc: int, nofile: int) -> None:
+    def lim(which: int, value: int) -> None:
+        _soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+    lim(resource.RLIMIT_AS, memory_mb << 20)
+    lim(resource.RLIMIT_CPU, cpu_s)
+    lim(resource.RLIMIT_FSIZE, fsize_mb << 20)
+    lim(resource.RLIMIT_NPROC, nproc)
+    lim(resource.RLIMIT_NOFILE, nofile)
+    lim(resource.RLIMIT_CORE, 0)

@@ -1,0 +1,318 @@
+"""The sandbox worker: a pre-warmed interpreter that forks one isolated child per program.
+
+Protocol on stdin/stdout: 4-byte big-endian length + JSON. Request {program, timeout, limits};
+reply {status, reason, output, seconds}. Started by `sandbox.Sandbox`; not meant for humans.
+
+Per program (namespace mode):
+  zygote ──fork──▶ A: unshare(pid, mount, net, ipc, uts [, user]) ──fork──▶ B = PID 1 of the new
+  namespace: read-only root, private /tmp, hidden homes, no network, unprivileged uid, rlimits
+  ──fork──▶ C = PID 2 runs the program in-process (no exec: the fork is the fast path) and, only
+  if it returned, writes "P" + a nonce it fetches after the program finished. Killing A on
+  timeout kills B (PDEATHSIG), and the kernel kills everything in a PID namespace when its PID 1
+  dies, so no descendant survives, whatever it did with sessions or signals.
+The verdict is decided here, outside the untrusted process: pass = the nonce arrived from PID 2
+and the process tree then exited 0. sys.exit(0), os._exit(0) and printed markers are therefore failures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import selectors
+import signal
+import struct
+import sys
+import time
+
+from codeling.evaluate import isolate
+
+# modules samples commonly import, imported once here so every fork has them for free
+PREWARM = ("math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
+           "typing", "random", "statistics", "fractions", "decimal", "operator", "copy", "json",
+           "hashlib", "datetime", "array", "cmath", "numbers", "textwrap", "unicodedata",
+           "dataclasses", "enum", "abc", "io", "struct", "calendar", "traceback", "ast")
+
+
+def _read_msg(fd: int) -> dict | None:
+    head = _read_exact(fd, 4)
+    if head is None:
+        return None
+    body = _read_exact(fd, struct.unpack(">I", head)[0])
+    return None if body is None else json.loads(body)
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def _write_msg(fd: int, obj: dict) -> None:
+    body = json.dumps(obj).encode()
+    os.write(fd, struct.pack(">I", len(body)) + body)
+
+
+def _drain(fd: int, limit: int) -> bytes:
+    """Whatever is already buffered in a pipe, without waiting for writers that linger."""
+    os.set_blocking(fd, False)
+    buf = b""
+    try:
+        while len(buf) < limit and (chunk := os.read(fd, 65536)):
+            buf += chunk
+    except BlockingIOError:
+        pass
+    return buf[:limit]
+
+
+def _close_fds_except(keep: tuple[int, ...]) -> None:
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
+
+
+def _relay(pid: int, fds: tuple[int, ...]) -> None:
+    """Wait for a child and exit with its status (signals become 128 + signo). Never returns."""
+    for fd in fds:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+def _run_untrusted(program: str, vfd: int, nfd: int) -> None:
+    """Runs inside B. Never returns."""
+    code = 1
+    try:
+        g = {"__name__": "__main__", "__builtins__": __builtins__}
+        exec(compile(program, "<sample>", "exec"), g)
+        sys.stdout.flush()
+        nonce = os.read(nfd, 64)  # only now: the program can no longer run
+        os.write(vfd, b"P" + str(os.getpid()).encode() + b":" + nonce)
+        code = 0
+    except BaseException as e:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        try:
+            reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        except BaseException:
+            reason = type(e).__name__
+        try:
+            os.write(vfd, b"F" + reason[:300].encode("utf-8", "replace"))
+        except BaseException:
+            pass
+    finally:
+        os._exit(code)
+
+
+class Zygote:
+    def __init__(self, mode: str, uid: int, gid: int, worker: int):
+        self.mode, self.uid, self.gid, self.worker = mode, uid, gid, worker
+        self.as_root = os.geteuid() == 0
+
+    def _child_setup(self, limits: dict, timeout: float) -> None:
+        """In B (or the single child in rlimit mode): isolate, then drop privileges."""
+        if self.mode == "namespaces":
+            cwd = isolate.setup_filesystem(tmpfs_mb=2 * limits["file_size_mb"] + 8)
+        else:
+            os.setsid()
+            cwd = f"/tmp/codeling-sandbox-{self.worker}-{os.getpid()}"
+            os.makedirs(cwd, mode=0o700)
+            if self.as_root:
+                os.chown(cwd, self.uid, self.gid)
+        if self.as_root or self.mode == "namespaces":
+            isolate.drop_privileges(self.as_root, self.uid, self.gid)
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update({"PATH": "/usr/bin:/bin", "HOME": cwd, "TMPDIR": cwd, "LANG": "C.UTF-8",
+                           "PYTHONHASHSEED": "0"})
+        isolate.set_limits(limits["memory_mb"], int(timeout) + 1, limits["file_size_mb"],
+                           limits["nproc"], limits["nofile"])
+
+    def run(self, req: dict) -> dict:
+        program, timeout, limits = req["program"], float(req["timeout"]), req["limits"]
+        out_r, out_w = os.pipe()
+        v_r, v_w = os.pipe()
+        n_r, n_w = os.pipe()
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            self._child(program, timeout, limits, out_w, v_w, n_r)
+        for fd in (out_w, v_w, n_r):
+            os.close(fd)
+        nonce = secrets.token_hex(16).encode()
+        os.write(n_w, nonce)
+        os.close(n_w)
+        verdict, output, why = b"", b"", ""
+        pidfd = os.pidfd_open(pid)
+        sel = selectors.DefaultSelector()
+        sel.register(out_r, selectors.EVENT_READ, "out")
+        sel.register(v_r, selectors.EVENT_READ, "v")
+        sel.register(pidfd, selectors.EVENT_READ, "exit")
+        deadline, exited = start + timeout, False
+        while not exited and not why:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                why = "timed out"
+                break
+            for key, _ in sel.select(left):
+                if key.data == "exit":
+                    exited = True  # drain below: a daemon holding our pipes must not stall us
+                    continue
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fd)
+                elif key.data == "v":
+                    verdict += chunk[:1024]
+                else:
+                    output += chunk
+                    if len(output) > limits["output_bytes"]:
+                        why = "output limit exceeded"
+        sel.close()
+        self._kill(pid)
+        _, status = os.waitpid(pid, 0)
+        os.close(pidfd)
+        verdict += _drain(v_r, 1024)
+        output += _drain(out_r, max(0, limits["output_bytes"] + 1 - len(output)))
+        if not why and len(output) > limits["output_bytes"]:
+            why = "output limit exceeded"
+        for fd in (out_r, v_r):
+            os.close(fd)
+        return self._verdict(why, verdict, nonce, status, output, limits, start)
+
+    def _child(self, program, timeout, limits, out_w, v_w, n_r) -> None:
+        try:
+            _close_fds_except((out_w, v_w, n_r))  # incl. the protocol pipes: no forged replies
+            isolate.set_pdeathsig()
+            if self.mode != "namespaces":
+                self._child_setup(limits, timeout)
+                self._redirect(out_w)
+                _run_untrusted(program, v_w, n_r)
+            isolate.enter_namespaces(self.as_root, self.uid, self.gid)
+            b = os.fork()
+            if b == 0:  # PID 1 of the new namespace: isolate, then run the sample as PID 2
+                isolate.set_pdeathsig()
+                self._child_setup(limits, timeout)
+                c = os.fork()  # PID 1 ignores its own signals; the sample gets normal semantics
+                if c == 0:
+                    isolate.set_pdeathsig()
+                    self._redirect(out_w)
+                    _run_untrusted(program, v_w, n_r)
+                _relay(c, (out_w, v_w, n_r))
+            _relay(b, (out_w, v_w, n_r))
+        except BaseException as e:
+            try:
+                os.write(v_w, b"S" + f"sandbox setup failed: {e}"[:300].encode())
+            finally:
+                os._exit(70)
+
+    @staticmethod
+    def _redirect(out_w: int) -> None:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_w, 1)
+        os.dup2(out_w, 2)
+        os.close(null)
+        os.close(out_w)
+
+    def _kill(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.mode == "namespaces":
+            return  # B dies with A (PDEATHSIG); the kernel then empties its PID namespace
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.as_root:  # a dedicated uid per worker: sweep up anything that escaped the group
+            sweeper = os.fork()
+            if sweeper == 0:
+                try:
+                    os.setresuid(self.uid, self.uid, self.uid)
+                    os.kill(-1, signal.SIGKILL)
+                finally:
+                    os._exit(0)
+            os.waitpid(sweeper, 0)
+
+    def _verdict(self, why, verdict, nonce, status, output, limits, start) -> dict:
+        seconds = round(time.monotonic() - start, 4)
+        expected_pid = b"2" if self.mode == "namespaces" else None
+        exited_ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        res = {"output": output[:2048].decode("utf-8", "replace"), "seconds": seconds}
+        if why == "timed out":
+            return {**res, "status": "timed out", "reason": ""}
+        if why:
+            return {**res, "status": "failed", "reason": why}
+        if verdict.startswith(b"P") and exited_ok:
+            pid, _, got = verdict[1:].partition(b":")
+            if got == nonce and (expected_pid is None or pid == expected_pid):
+                return {**res, "status": "passed", "reason": ""}
+            return {**res, "status": "failed", "reason": "forged verdict"}
+        if verdict[:1] in (b"F", b"S"):
+            return {**res, "status": "failed", "reason": verdict[1:].decode("utf-8", "replace")}
+        if os.WIFSIGNALED(status) or (os.WIFEXITED(status) and os.WEXITSTATUS(status) >= 128):
+            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status) - 128
+            name = signal.Signals(sig).name if sig in signal.Signals.__members__.values() else sig
+            hint = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)",
+                    "SIGKILL": " (killed)", "SIGSEGV": " (crashed)"}.get(str(name), "")
+            return {**res, "status": "failed", "reason": f"killed by {name}{hint}"}
+        code = os.waitstatus_to_exitcode(status)
+        return {**res, "status": "failed", "reason": f"exited early with code {code}"}
+
+
+def probe(mode: str) -> str:
+    """Try namespace isolation once in a throwaway child; returns the mode that works."""
+    if mode != "namespaces":
+        return mode
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            isolate.enter_namespaces(os.geteuid() == 0, os.getuid(), os.getgid())
+            b = os.fork()
+            if b == 0:
+                isolate.setup_filesystem(tmpfs_mb=1)
+                os._exit(0)
+            _, st = os.waitpid(b, 0)
+            os.write(w, b"ok" if st == 0 else b"no")
+        except BaseException:
+            os.write(w, b"no")
+        os._exit(0)
+    os.close(w)
+    ok = os.read(r, 2) == b"ok"
+    os.close(r)
+    os.waitpid(pid, 0)
+    return "namespaces" if ok else "rlimits"
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    isolate.set_pdeathsig()  # never outlive the evaluator
+    if os.getppid() != cfg["parent"]:
+        sys.exit(0)
+    for name in PREWARM:
+        __import__(name)
+    proto_in, proto_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(2, 1)  # stray prints from here on cannot corrupt the protocol
+    mode = probe(cfg["mode"])
+    zyg = Zygote(mode, cfg["uid"], cfg["gid"], cfg["worker"])
+    _write_msg(proto_out, {"ready": True, "mode": mode})
+    while (req := _read_msg(proto_in)) is not None:
+        _write_msg(proto_out, zyg.run(req))
+
+
+if __name__ == "__main__":
+    main()
