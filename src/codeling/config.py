@@ -34,6 +34,9 @@ class CorpusConfig:
     val_fraction: float = 0.02  # split by file
     near_dup_threshold: float = 0.85  # MinHash Jaccard, as codeparrot
     num_perm: int = 128
+    shingle_size: int = 5  # word n-grams hashed into the MinHash
+    min_chars: int = 100  # smaller files (empty __init__.py, one import) are dropped
+    max_file_kb: float = 1000.0  # one huge file should not become a big share of the corpus
     seed: int = 0
 
 
@@ -42,6 +45,7 @@ class TokenizerConfig:
     vocab_size: int = 8192
     min_frequency: int = 2
     train_mb: float = 50.0  # BPE is trained on at most this much of the train split
+    pretokenizer: str = "python"  # python | gpt2 (see tokenizer.PRETOKENIZERS)
 
 
 @dataclass
@@ -95,6 +99,7 @@ class TrainConfig:
     dtype: str = "auto"  # auto (bf16 autocast on CUDA) | fp32 | bf16
     compile: bool = False
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    loggers: list[str] = field(default_factory=list)  # extra sinks: "tensorboard", "mlflow"
     # sft
     mode: str = "lora"  # lora | full
     merge: bool = False  # write a merged checkpoint at the end of LoRA training
