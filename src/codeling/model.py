@@ -162,13 +162,14 @@ class CodelingLM(nn.Module):
         return sum(p.numel() for p in params.values())
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None,
-                cache: KVCache | None = None, key_mask: torch.Tensor | None = None
-                ) -> torch.Tensor:
-        """Logits (B, T, vocab).
+                cache: KVCache | None = None, key_mask: torch.Tensor | None = None,
+                logits_to_keep: int = 0) -> torch.Tensor:
+        """Logits (B, T, vocab), or (B, logits_to_keep, vocab) for the last positions only.
 
         Without a cache and key_mask this is plain causal attention (training). With a cache, the
         new tokens attend to all filled positions; `key_mask` (B, past+T) marks real tokens, so
-        left-padded batches generate correctly.
+        left-padded batches generate correctly. `logits_to_keep=1` spares a prefill the lm_head
+        over every prompt position (as HF's argument of that name).
         """
         B, T = input_ids.shape
         past = cache.pos if cache is not None else 0
@@ -183,11 +184,16 @@ class CodelingLM(nn.Module):
             q_pos = torch.arange(past, L, device=x.device)[:, None]
             mask = (torch.arange(L, device=x.device)[None, :] <= q_pos)[None, None]
             if key_mask is not None:
-                mask = mask & key_mask[:, None, None, :L].bool()
+                # a pad query attends to itself, so no row is fully masked (some CUDA kernels
+                # return NaN there, which would then leak into later layers through V)
+                mask = ((mask & key_mask[:, None, None, :L].bool())
+                        | (torch.arange(L, device=x.device)[None, :] == q_pos))
         for block in self.model.layers:
             x = block(x, cos, sin, cache, mask)
         if cache is not None:
             cache.pos += T
+        if logits_to_keep:
+            x = x[:, -logits_to_keep:]
         return self.lm_head(self.model.norm(x))
 
 

