@@ -300,3 +300,14 @@ def test_sandbox_works_from_a_process_that_imported_torch():
             "r = run_programs(['assert sum([1, 2]) == 3\\n'], timeout=2.0, workers=1)\n"
             "assert r[0].passed, r\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_workers_survive_the_thread_that_spawned_them():
+    import threading
+
+    with Sandbox(Limits(timeout=2.0), workers=2) as box:
+        t = threading.Thread(target=lambda: box.run_all(["assert True\n"] * 4))
+        t.start()
+        t.join()  # the pool threads that spawned the second worker are gone now
+        time.sleep(0.2)
+        assert all(r.passed for r in box.run_all(["assert True\n"] * 6))

@@ -298,7 +298,8 @@ def probe(mode: str) -> str:
 
 def main() -> None:
     cfg = json.loads(sys.argv[1])
-    isolate.set_pdeathsig()  # never outlive the evaluator
+    # No PDEATHSIG here: it fires when the *thread* that spawned us exits (Sandbox pools spawn
+    # from worker threads). The evaluator's death closes our stdin instead, and we exit on EOF.
     if os.getppid() != cfg["parent"]:
         sys.exit(0)
     for name in PREWARM:

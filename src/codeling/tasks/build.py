@@ -1,0 +1,221 @@
+"""`codeling tasks`: validated, decontaminated task/solution pairs for SFT and distillation.
+
+    codeling tasks --out data/tasks --sources mbpp,synthetic --n 1000 --seed 0 --levels 1,2,3
+
+Writes `train.jsonl`, `val.jsonl` and `report.json` in DIR (each atomically). Pipeline:
+1. sources: MBPP train+validation splits (task_ids 511–974; the test split 11–510 is evaluation
+   only, and HumanEval is never a source while it is a benchmark), the synthetic generator, or
+   any task JSONL file given as a path (e.g. teacher-written tasks from `codeling distill`);
+2. filters: MBPP solutions longer than `--max-solution-lines` (default 20, "simple tasks"),
+   duplicates of an earlier task (same normalised prompt + solution);
+3. validation by execution in the sandbox: the canonical solution must pass its tests, and the
+   tests must reject a trivial body (`pass`), otherwise they prove nothing;
+4. decontamination against every evaluation set (tasks/decontam.py); hits are dropped unless
+   `--allow-contamination`, and listed in report.json either way.
+Validation keeps MBPP's own validation split as val; synthetic and file tasks go to val by a
+stable hash of their task_id (`--val-fraction`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from codeling.config import ConfigError
+from codeling.io import atomic_write_json, write_jsonl
+from codeling.tasks.schema import Task, read_tasks
+
+TRIVIAL_BODY = "    pass\n"
+
+
+def mbpp_tasks(max_lines: int, data_dir: str | None = None) -> tuple[list[Task], Counter]:
+    from codeling.tasks.benchmarks import mbpp_records, mbpp_to_task
+
+    tasks, dropped = [], Counter()
+    for split in ("train", "validation"):
+        for rec in mbpp_records(split, data_dir=data_dir):
+            task = mbpp_to_task(rec)
+            if len(task.canonical_solution.strip().splitlines()) > max_lines:
+                dropped["mbpp: solution longer than max_solution_lines"] += 1
+                continue
+            task.extra["split"] = "val" if split == "validation" else "train"
+            tasks.append(task)
+    return tasks, dropped
+
+
+def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
+           categories: Sequence[str] | None, max_lines: int, data_dir: str | None
+           ) -> tuple[list[Task], Counter]:
+    tasks: list[Task] = []
+    dropped: Counter = Counter()
+    for src in sources:
+        if src == "mbpp":
+            got, why = mbpp_tasks(max_lines, data_dir)
+            tasks += [t for t in got if t.level in levels]
+            dropped += why
+        elif src == "synthetic":
+            from codeling.tasks.synthetic import generate_tasks
+
+            n_syn = max(0, n - len(tasks)) if "mbpp" in sources else n
+            tasks += generate_tasks(n_syn, seed=seed, levels=tuple(levels),
+                                    categories=categories)
+        elif src in ("humaneval", "humaneval+", "mini", "mbpp+"):
+            raise ConfigError(f"{src} is an evaluation benchmark and cannot be a training source")
+        elif Path(src).exists():
+            tasks += [t for t in read_tasks(src) if t.level in levels]
+        else:
+            raise ConfigError(f"unknown task source {src!r}: use mbpp, synthetic or a JSONL path")
+    return tasks, dropped
+
+
+def dedupe(tasks: list[Task]) -> tuple[list[Task], int]:
+    seen, out = set(), []
+    for t in tasks:
+        key = hashlib.sha1((" ".join(t.prompt.split()) + "\0" +
+                            " ".join(t.canonical_solution.split())).encode()).digest()
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out, len(tasks) - len(out)
+
+
+def validate(tasks: list[Task], workers: int = 0, timeout: float = 5.0,
+             progress: bool = True) -> tuple[list[Task], Counter]:
+    """Keep tasks whose canonical solution passes and whose tests reject a trivial body."""
+    from tqdm import tqdm
+
+    from codeling.evaluate.sandbox import Limits, Sandbox
+
+    programs = [p for t in tasks for p in (t.program(t.canonical_solution),
+                                           t.program(TRIVIAL_BODY))]
+    results: list = [None] * len(programs)
+    with Sandbox(Limits(timeout=timeout), workers=workers) as sb, \
+            tqdm(total=len(programs), desc="validate", unit="run", disable=not progress,
+                 file=sys.stderr) as bar:
+        for i, res in sb.imap(programs):
+            results[i] = res
+            bar.update(1)
+    kept, dropped = [], Counter()
+    for i, t in enumerate(tasks):
+        good, trivial = results[2 * i], results[2 * i + 1]
+        if not good.passed:
+            reason = good.result.split(":")[0] if good.status == "timed out" else good.reason
+            dropped[f"{t.source}: canonical solution {_short(reason)}"] += 1
+        elif trivial.passed:
+            dropped[f"{t.source}: tests accept a trivial body"] += 1
+        else:
+            kept.append(t)
+    return kept, dropped
+
+
+def _short(reason: str) -> str:
+    head = reason.split(":")[0] if reason else "timed out"
+    return f"fails ({head})" if head != "timed out" else "times out"
+
+
+def split_val(tasks: list[Task], fraction: float) -> tuple[list[Task], list[Task]]:
+    train, val = [], []
+    for t in tasks:
+        if "split" in t.extra:
+            (val if t.extra.pop("split") == "val" else train).append(t)
+            continue
+        h = int(hashlib.sha1(t.task_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (val if h < fraction else train).append(t)
+    return train, val
+
+
+def length_stats(tasks: list[Task]) -> dict:
+    def stats(xs: list[int]) -> dict:
+        xs = sorted(xs) or [0]
+        return {"min": xs[0], "median": xs[len(xs) // 2], "max": xs[-1],
+                "mean": round(sum(xs) / len(xs), 1)}
+
+    return {"prompt_chars": stats([len(t.prompt) for t in tasks]),
+            "solution_chars": stats([len(t.canonical_solution) for t in tasks]),
+            "solution_lines": stats([len(t.canonical_solution.strip().splitlines())
+                                     for t in tasks])}
+
+
+def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"), n: int = 1000,
+                seed: int = 0, levels: Sequence[int] = (1, 2, 3),
+                categories: Sequence[str] | None = None, max_solution_lines: int = 20,
+                val_fraction: float = 0.05, allow_contamination: bool = False,
+                eval_sets: Sequence[str] | None = None, data_dir: str | None = None,
+                workers: int = 0, progress: bool = True) -> dict:
+    """Build DIR/train.jsonl, DIR/val.jsonl and DIR/report.json; returns the report."""
+    from codeling.tasks.decontam import EVAL_SETS, Decontaminator, load_eval_sets
+
+    tasks, dropped = gather(sources, n, seed, levels, categories, max_solution_lines, data_dir)
+    n_gathered = len(tasks) + sum(dropped.values())
+    tasks, n_dup = dedupe(tasks)
+    if n_dup:
+        dropped["duplicate"] += n_dup
+    tasks, why = validate(tasks, workers=workers, progress=progress)
+    dropped += why
+    deco = Decontaminator(load_eval_sets(eval_sets or EVAL_SETS, data_dir))
+    clean, hits = deco.split(tasks)
+    if hits and allow_contamination:
+        warnings.warn(f"--allow-contamination: keeping {len(hits)} tasks that overlap an "
+                      "evaluation set; scores on those sets are no longer trustworthy",
+                      RuntimeWarning, stacklevel=2)
+        clean = tasks
+    elif hits:
+        dropped["contaminated"] += len(hits)
+    train, val = split_val(clean, val_fraction)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "train.jsonl", [t.to_dict() for t in train])
+    write_jsonl(out / "val.jsonl", [t.to_dict() for t in val])
+    everything = train + val
+    report = {
+        "sources": list(sources), "seed": seed, "levels": list(levels), "n_requested": n,
+        "n_gathered": n_gathered, "n_train": len(train), "n_val": len(val),
+        "by_source": dict(Counter(t.source for t in everything)),
+        "by_category": dict(sorted(Counter(t.category for t in everything).items())),
+        "by_level": {str(k): v for k, v in sorted(Counter(t.level for t in everything).items())},
+        "dropped": dict(dropped), "allow_contamination": allow_contamination,
+        "contamination": {"checked_against": list(eval_sets or EVAL_SETS), "hits": len(hits),
+                          "tasks": [h.to_dict() for h in hits]},
+        "lengths": length_stats(everything),
+    }
+    atomic_write_json(out / "report.json", report)
+    return report
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--out", required=True, help="output folder: train.jsonl, val.jsonl, report")
+    p.add_argument("--sources", default="mbpp,synthetic",
+                   help="comma-separated: mbpp, synthetic, or task JSONL paths")
+    p.add_argument("--n", type=int, default=1000, help="tasks to gather before validation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--levels", default="1,2,3")
+    p.add_argument("--categories", default=None, help="comma-separated synthetic categories")
+    p.add_argument("--max-solution-lines", type=int, default=20)
+    p.add_argument("--val-fraction", type=float, default=0.05)
+    p.add_argument("--allow-contamination", action="store_true",
+                   help="keep tasks that overlap an evaluation set (with a warning)")
+    p.add_argument("--data-dir", default=None, help="folder holding MBPP / plus files")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+
+
+def main(args) -> int:
+    levels = [int(x) for x in args.levels.split(",")]
+    cats = args.categories.split(",") if args.categories else None
+    if cats:
+        from codeling.tasks.synthetic import CATEGORIES
+
+        bad = [c for c in cats if c not in CATEGORIES]
+        if bad:
+            raise ConfigError(f"unknown categor{'y' if len(bad) == 1 else 'ies'} {bad}; "
+                             f"valid: {', '.join(CATEGORIES)}")
+    report = build_tasks(args.out, args.sources.split(","), args.n, args.seed, levels, cats,
+                         args.max_solution_lines, args.val_fraction, args.allow_contamination,
+                         data_dir=args.data_dir, workers=args.workers, progress=not args.quiet)
+    print(f"train {report['n_train']}  val {report['n_val']}  dropped {report['dropped']}  "
+          f"contamination hits {report['contamination']['hits']}  → {args.out}")
+    return 0

@@ -1,0 +1,235 @@
+"""Turn families into Tasks: pick a surface form, run the reference, choose test inputs.
+
+Expected values in examples and tests come from executing the family's reference solution
+(compiled once per family, solution style and constants), so they are right by construction.
+Test inputs are chosen so that trivial wrong answers fail: at least two distinct outcomes
+(a constant return fails) and, where it applies, an outcome that differs from the first
+argument (returning the input unchanged fails), plus at least one edge case.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from codeling.tasks.schema import Task
+from codeling.tasks.synthetic import render
+from codeling.tasks.synthetic.core import CATEGORIES, FAMILIES, Family, FileArg, Obj, OutPath
+
+EXPECTED_ERRORS = (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError,
+                   FileNotFoundError)
+
+
+class MemoryFiles(dict):
+    """In-memory files for file-I/O references: real opens cost milliseconds each here, and the
+    generator makes thousands. The tests run the same solutions on real files in the sandbox."""
+
+    def open(self, path: str, mode: str = "r", *args: Any, **kwargs: Any) -> io.StringIO:
+        if "r" in mode and "+" not in mode:
+            if path not in self:
+                raise FileNotFoundError(path)
+            return io.StringIO(self[path])
+        files, start = self, self.get(path, "") if "a" in mode else ""
+
+        class Writer(io.StringIO):
+            def close(self) -> None:
+                if not self.closed:
+                    files[path] = start + self.getvalue()
+                super().close()
+
+        return Writer()
+
+
+FILES = MemoryFiles()
+
+
+@cache
+def reference(fam_name: str, sol_index: int, consts: tuple) -> Callable:
+    """The family's solution `sol_index` with these constants, as a Python function."""
+    fam = FAMILIES[fam_name]
+    names = render.pick_names(fam, fam.sols[sol_index], dict(consts), random.Random(0))
+    src = (fam.setup + "\n" + render.signature(fam, names, "none") + "\n"
+           + render.solution(fam.sols[sol_index], names))
+    ns: dict[str, Any] = {"open": FILES.open}
+    exec(compile(src, f"<synthetic {fam_name}>", "exec"), ns)
+    fn = ns[names["fn"]]
+    fn.namespace = ns
+    return fn
+
+
+def _materialize(v: Any, ns: dict) -> Any:
+    """A fresh copy of an argument (the reference may mutate it), with files and objects real."""
+    if isinstance(v, list):
+        return [_materialize(x, ns) for x in v]
+    if isinstance(v, dict):
+        return {k: _materialize(x, ns) for k, x in v.items()}
+    if isinstance(v, tuple):
+        return tuple(_materialize(x, ns) for x in v)
+    if isinstance(v, FileArg):
+        FILES["in.txt"] = v.text
+        return "in.txt"
+    if isinstance(v, OutPath):
+        FILES.pop(v.name, None)
+        return v.name
+    if isinstance(v, Obj):
+        return ns[v.cls](*_materialize(v.args, ns))
+    return v
+
+
+def outcome(fam: Family, fn: Callable, args: tuple) -> tuple[str, Any] | None:
+    """("value", v), ("raises", name) or ("file", text); None when the input is unusable."""
+    real = _materialize(args, fn.namespace)
+    try:
+        value = fn(*real)
+    except EXPECTED_ERRORS as e:
+        return ("raises", type(e).__name__) if fam.raises else None
+    except (RecursionError, OverflowError):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if fam.writes:
+        path = next(a for a, orig in zip(real, args) if isinstance(orig, OutPath))
+        return ("file", FILES[path]) if path in FILES else None
+    return "value", value
+
+
+def _key(res: tuple[str, Any]) -> str:
+    return repr(res)
+
+
+def choose_cases(fam: Family, fn: Callable, r: random.Random, consts: dict | None = None
+                 ) -> tuple[list[tuple], list[tuple]]:
+    """(test cases, spare typical cases for docstring examples); cases are (args, kind, v)."""
+    pool, seen = [], set()
+    for _ in range(6):
+        args = fam.typical(r)
+        res = outcome(fam, fn, args) if repr(args) not in seen else None
+        seen.add(repr(args))
+        if res is not None:
+            pool.append((args, *res))
+    edges = []
+    candidates = fam.edge_cases(r, consts)
+    keep_first = callable(fam.edges)  # a boundary input the family insists on
+    head, tail = candidates[:keep_first], candidates[keep_first:]
+    r.shuffle(tail)
+    candidates = head + tail
+    for args in candidates:
+        res = outcome(fam, fn, args) if repr(args) not in seen else None
+        seen.add(repr(args))
+        if res is not None:
+            edges.append((args, *res))
+        if len(edges) >= 4:
+            break
+    # typical cases first, distinct outcomes before repeats (kills constant answers)
+    target, chosen, outs = r.choice((2, 3, 3, 4)), [], set()
+    for c in pool:
+        if len(chosen) < target and _key(c[1:]) not in outs:
+            chosen.append(c)
+            outs.add(_key(c[1:]))
+    chosen += [c for c in pool if c not in chosen][:max(0, target - len(chosen))]
+    n_edge = r.choice((2, 2, 3))
+    chosen += edges[:n_edge]
+    rest = [c for c in pool + edges[n_edge:] if c not in chosen]
+    for c in rest:
+        if len(chosen) >= 3 and len({_key(x[1:]) for x in chosen}) >= 2 and not _identity(chosen):
+            break
+        if len(chosen) < 3 or _key(c[1:]) not in {_key(x[1:]) for x in chosen} or (
+                _identity(chosen) and c[1] == "value" and c[2] != c[0][0]):
+            chosen.append(c)
+    spare = [c for c in pool if c not in chosen and c[1] == "value" and c[2] is not None
+             and len(repr(c[0])) + len(repr(c[2])) < 70  # long examples make unreadable docs
+             and "\\" not in repr(c[0]) + repr(c[2])]  # escapes would be interpreted in the docstring
+    return chosen, spare
+
+
+def _identity(cases: list[tuple]) -> bool:
+    """True when returning the first argument unchanged would pass every case."""
+    return all(c[1] == "value" and c[0] and type(c[2]) is type(c[0][0]) and c[2] == c[0][0]
+               for c in cases)
+
+
+def make_task(fam: Family, r: random.Random, number: int) -> Task:
+    sol_index = r.randrange(len(fam.sols))
+    consts = {k: g(r) for k, g in fam.consts.items()}
+    fn = reference(fam.name, sol_index, tuple(sorted(consts.items())))
+    cases, spare = choose_cases(fam, fn, r, consts)
+    names = render.pick_names(fam, fam.sols[sol_index], consts, r)
+    hints = r.choice(render.HINT_STYLES)
+    desc = render.doc_substitute(r.choice(fam.docs), names, consts)
+    if fam.notes and r.random() < 0.5:
+        desc += " " + render.doc_substitute(r.choice(fam.notes), names, consts)
+    has_files = any(a.kind in ("file", "outpath") for a in fam.args)
+    n_ex = 0 if has_files else r.choice((0, 0, 1, 1, 2, 2, 3))
+    examples = [(c[0], c[2]) for c in spare[:n_ex]]
+    layout = "google" if r.random() < 0.12 else "plain"
+    doc = render.docstring(desc, names["fn"], examples, fam, names, layout, r)
+    imports = render.typing_imports(fam, hints)
+    # a class in the setup is a top-level block: two blank lines after the imports
+    gap = "\n\n" if imports and fam.setup and not fam.setup.startswith(("import", "from")) else ""
+    header = imports + gap + fam.setup
+    prompt = (header + "\n\n" if header else r.choice(("", "", "\n"))) + \
+        render.signature(fam, names, hints) + "\n" + doc
+    return Task(
+        task_id=f"synthetic/{fam.name}/{number}",
+        prompt=prompt,
+        entry_point=names["fn"],
+        canonical_solution=render.solution(fam.sols[sol_index], names),
+        test=render.test_code(cases, r),
+        category=fam.category,
+        level=fam.level,
+        source="synthetic",
+        extra={"family": fam.name},
+    )
+
+
+def select_families(levels: Sequence[int], categories: Sequence[str] | None) -> list[Family]:
+    if categories is not None:
+        bad = [c for c in categories if c not in CATEGORIES]
+        if bad:
+            raise ValueError(f"unknown categor{'y' if len(bad) == 1 else 'ies'} "
+                             f"{', '.join(map(repr, bad))}; valid: {', '.join(CATEGORIES)}")
+    return [f for f in FAMILIES.values() if f.level in levels
+            and (categories is None or f.category in categories)]
+
+
+def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
+                   categories: Sequence[str] | None = None) -> list[Task]:
+    """n distinct tasks (by normalised prompt + solution), deterministic for a seed.
+
+    Categories are drawn with weight sqrt(number of families) so small categories are not
+    drowned nor over-repeated; families within a category take turns in shuffled rounds."""
+    fams = select_families(levels, categories)
+    if not fams:
+        if n <= 0:
+            return []
+        raise ValueError(f"no synthetic families for levels {tuple(levels)} and categories "
+                         f"{categories}")
+    r = random.Random(seed)
+    by_cat: dict[str, list[Family]] = {}
+    for f in fams:
+        by_cat.setdefault(f.category, []).append(f)
+    cats = list(by_cat)
+    weights = [math.sqrt(len(by_cat[c])) for c in cats]
+    queues: dict[str, list[Family]] = {c: [] for c in cats}
+    counters: dict[str, int] = {}
+    tasks, seen, misses = [], set(), 0
+    while len(tasks) < n:
+        cat = r.choices(cats, weights)[0]
+        if not queues[cat]:
+            queues[cat] = r.sample(by_cat[cat], len(by_cat[cat]))
+        fam = queues[cat].pop()
+        task = make_task(fam, r, counters.get(fam.name, 0))
+        key = " ".join((task.prompt + task.canonical_solution).split())
+        if key in seen:
+            misses += 1
+            if misses > 1000 + 10 * n:
+                raise RuntimeError(f"could only generate {len(tasks)} distinct tasks")
+            continue
+        seen.add(key)
+        counters[fam.name] = counters.get(fam.name, 0) + 1
+        tasks.append(task)
+    return tasks
