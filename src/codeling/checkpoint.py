@@ -6,6 +6,9 @@ A checkpoint directory holds:
   tokenizer.json (+ tokenizer_config.json, special_tokens_map.json)
   trainer_state.pt       optional: optimizer, scheduler, RNG states, data position (train.py)
 
+A training run keeps its checkpoints in `run_dir/checkpoints/`: `step_N/` (with trainer state,
+for --resume), `best/` and `final/` (weights and tokenizer only).
+
 A directory is built under a temporary name beside its target and renamed into place, so a
 crash never leaves a half-written checkpoint under the real name.
 """
@@ -15,11 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -65,6 +71,9 @@ def write_dir_atomically(target: str | Path, fill: Callable[[Path], None]) -> Pa
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a checkpoint is shared like any dir
         fill(tmp)
         old = None
         if target.exists():
@@ -86,16 +95,22 @@ def model_state(model: CodelingLM) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in sd.items()}
 
 
+def write_model_files(model: CodelingLM, out_dir: str | Path, tokenizer=None) -> None:
+    """Fill an existing (usually temporary) directory with config.json, weights and tokenizer."""
+    out = Path(out_dir)
+    eot = tokenizer.eot_id if tokenizer is not None else None
+    pad = tokenizer.pad_id if tokenizer is not None else None
+    atomic_write_json(out / "config.json", hf_config(model.config, eot, pad))
+    save_file(model_state(model), str(out / "model.safetensors"), metadata={"format": "pt"})
+    if tokenizer is not None:
+        tokenizer.save(out)
+
+
 def save_model(model: CodelingLM, out_dir: str | Path, tokenizer=None,
                extra: Callable[[Path], None] | None = None) -> Path:
     """Write an HF-format checkpoint directory atomically. `extra(tmp_dir)` adds more files."""
     def fill(tmp: Path) -> None:
-        eot = tokenizer.eot_id if tokenizer is not None else None
-        pad = tokenizer.pad_id if tokenizer is not None else None
-        atomic_write_json(tmp / "config.json", hf_config(model.config, eot, pad))
-        save_file(model_state(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        if tokenizer is not None:
-            tokenizer.save(tmp)
+        write_model_files(model, tmp, tokenizer)
         if extra is not None:
             extra(tmp)
 
@@ -126,9 +141,8 @@ def read_model_config(ckpt: str | Path) -> ModelConfig:
         raise CheckpointError(f"{path}: field {e} missing") from e
 
 
-def load_model(ckpt: str | Path, device: str | torch.device = "cpu") -> CodelingLM:
-    """Load weights strictly; a truncated or mismatched file is an error, never a re-init."""
-    cfg = read_model_config(ckpt)
+def load_weights(model: CodelingLM, ckpt: str | Path) -> CodelingLM:
+    """Copy a checkpoint's weights into `model` strictly (resume uses this on the live model)."""
     weights = Path(ckpt) / "model.safetensors"
     if not weights.exists():
         raise CheckpointError(f"{ckpt}: model.safetensors is missing")
@@ -136,12 +150,97 @@ def load_model(ckpt: str | Path, device: str | torch.device = "cpu") -> Codeling
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: corrupt or truncated weights ({e})") from e
-    model = CodelingLM(cfg)
-    if cfg.tie_embeddings:
+    tied = model.config.tie_embeddings
+    if tied:
         state.pop("lm_head.weight", None)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not (cfg.tie_embeddings and k == "lm_head.weight")]
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # a shape mismatch
+        raise CheckpointError(f"{weights}: weights do not match the model ({e})") from e
+    missing = [k for k in missing if not (tied and k == "lm_head.weight")]
     if missing or unexpected:
         raise CheckpointError(f"{weights}: weights do not match config.json "
                               f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    return model
+
+
+def load_model(ckpt: str | Path, device: str | torch.device = "cpu") -> CodelingLM:
+    """Load weights strictly; a truncated or mismatched file is an error, never a re-init."""
+    model = load_weights(CodelingLM(read_model_config(ckpt)), ckpt)
     return model.to(device)
+
+
+# ---- trainer state: everything besides the weights that an exact resume needs ----
+
+TRAINER_STATE = "trainer_state.pt"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+def rng_state() -> dict:
+    """Every RNG the loop touches: python, numpy's global, torch CPU and CUDA."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(),
+             "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_trainer_state(out_dir: str | Path, state: dict) -> None:
+    """Write trainer_state.pt into a (temporary) checkpoint directory."""
+    torch.save(state, Path(out_dir) / TRAINER_STATE)
+
+
+def load_trainer_state(ckpt: str | Path) -> dict:
+    """Read trainer_state.pt; a missing or truncated file is a CheckpointError naming it."""
+    path = Path(ckpt) / TRAINER_STATE
+    if not path.exists():
+        raise CheckpointError(f"{path}: missing; {ckpt} cannot be resumed from")
+    try:
+        # weights_only: tensors, numbers, strings and containers; nothing executable
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for truncated zip archives
+        raise CheckpointError(f"{path}: corrupt or truncated trainer state ({e})") from e
+
+
+def step_checkpoints(ckpt_root: str | Path) -> list[tuple[int, Path]]:
+    """(step, dir) of every complete `step_N` checkpoint, oldest first."""
+    root = Path(ckpt_root)
+    if not root.is_dir():
+        return []
+    found = []
+    for d in root.iterdir():
+        m = _STEP_DIR.match(d.name)
+        if m and d.is_dir() and (d / TRAINER_STATE).exists():
+            found.append((int(m.group(1)), d))
+    return sorted(found)
+
+
+def latest_checkpoint(ckpt_root: str | Path) -> Path | None:
+    found = step_checkpoints(ckpt_root)
+    return found[-1][1] if found else None
+
+
+def prune_checkpoints(ckpt_root: str | Path, keep: int) -> None:
+    """Delete all but the newest `keep` step_N directories (best/ and final/ are never touched)."""
+    found = step_checkpoints(ckpt_root)
+    for _, d in found[:max(len(found) - max(keep, 1), 0)]:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def remove_partial_dirs(ckpt_root: str | Path) -> None:
+    """Temp dirs left by a write that was killed midway (write_dir_atomically's names)."""
+    root = Path(ckpt_root)
+    if root.is_dir():
+        for d in root.glob(".*.tmp-*"):
+            shutil.rmtree(d, ignore_errors=True)

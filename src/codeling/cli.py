@@ -46,7 +46,15 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    # key=value overrides may come after flags (`sft --lora lora.r=4`); argparse's positional
+    # list stops at the first flag, so collect the stragglers here
+    extra = [a for a in rest if "=" in a and not a.startswith("-")]
+    if extra and hasattr(args, "overrides"):
+        args.overrides = [*(args.overrides or []), *extra]
+        rest = [a for a in rest if a not in extra]
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if not args.command:
         parser.print_help()
         return 2

@@ -1,0 +1,164 @@
+"""Token shards and the batch sources the training loop draws from.
+
+Shards: a corpus split (`train.jsonl` / `val.jsonl`, lines `{"path", "text"}`) tokenized once
+into a flat uint16 file (`train.bin` / `val.bin`; documents joined by the end-of-text token) read
+back as an `np.memmap`. `meta.json` beside them records the tokenizer and corpus fingerprints, so
+a changed corpus or tokenizer rebuilds the shards and an unchanged one reuses them.
+
+Batch sources (what `train.train` takes) have
+  next_batch() -> {"input_ids", "labels"}   the next micro-batch for this process
+  state_dict() / load_state_dict(state)      the exact data position, saved with checkpoints
+  set_phase(i)                               optional: the curriculum phase (idempotent)
+Validation sources are re-iterable: every `iter()` yields the same batches.
+
+Under DDP every rank draws the same *global* batch from the same seeded RNG and keeps rows
+rank::world, so `batch_size × world` rows on one process give the identical global batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from codeling.io import DataError, atomic_write_json, iter_jsonl
+
+SHARD_DTYPE = np.uint16  # vocabularies up to 65536 ids
+SHARD_FORMAT = 1
+
+
+def _fingerprint_file(path: Path) -> dict:
+    st = path.stat()
+    return {"path": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    return hashlib.sha256(tokenizer.tok.to_str().encode()).hexdigest()[:16]
+
+
+def _tokenize_split(src: Path, dst: Path, tokenizer, chunk: int = 256) -> int:
+    """Stream `src` (JSONL) into the uint16 file `dst` atomically; returns the token count."""
+    eot = tokenizer.eot_id
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    n = 0
+    try:
+        with open(tmp, "wb") as f:
+            texts: list[str] = []
+
+            def flush() -> None:
+                nonlocal n
+                for ids in tokenizer.encode_batch(texts):
+                    arr = np.asarray([*ids, eot], dtype=SHARD_DTYPE)
+                    f.write(arr.tobytes())
+                    n += arr.size
+                texts.clear()
+
+            for line, row in tqdm(iter_jsonl(src), desc=f"tokenize {src.name}", unit=" docs",
+                                  leave=False):
+                text = row.get("text")
+                if not isinstance(text, str):
+                    raise DataError(src, "missing or not a string", line=line, field="text")
+                texts.append(text)
+                if len(texts) >= chunk:
+                    flush()
+            flush()
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n
+
+
+def build_shards(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> dict:
+    """Tokenize corpus train/val into out_dir/{train,val}.bin unless up to date; returns meta."""
+    corpus, out = Path(corpus_dir), Path(out_dir)
+    if tokenizer.vocab_size > np.iinfo(SHARD_DTYPE).max + 1:
+        raise ValueError(f"vocabulary of {tokenizer.vocab_size} does not fit uint16 shards")
+    sources = {s: corpus / f"{s}.jsonl" for s in ("train", "val")}
+    for path in sources.values():
+        if not path.exists():
+            raise DataError(path, "file not found (expected a `codeling corpus` output folder)")
+    want = {"format": SHARD_FORMAT, "tokenizer": tokenizer_fingerprint(tokenizer),
+            "sources": {s: _fingerprint_file(p) for s, p in sources.items()}}
+    meta_path = out / "meta.json"
+    if meta_path.exists():
+        import json
+
+        meta = json.loads(meta_path.read_text())
+        if {k: meta.get(k) for k in want} == want and all(
+                (out / f"{s}.bin").exists() for s in sources):
+            return meta
+    out.mkdir(parents=True, exist_ok=True)
+    meta_path.unlink(missing_ok=True)  # the shards are stale until the new meta lands
+    tokens = {s: _tokenize_split(p, out / f"{s}.bin", tokenizer) for s, p in sources.items()}
+    meta = {**want, "tokens": tokens, "eot_id": tokenizer.eot_id,
+            "vocab_size": tokenizer.vocab_size}
+    atomic_write_json(meta_path, meta)
+    return meta
+
+
+def open_shard(path: str | Path, min_tokens: int = 2) -> np.memmap:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "token shard not found")
+    n = path.stat().st_size // np.dtype(SHARD_DTYPE).itemsize
+    if n < min_tokens:
+        raise DataError(path, f"only {n} tokens; need at least {min_tokens} "
+                              "(seq_len + 1): use a bigger corpus or a shorter seq_len")
+    return np.memmap(path, dtype=SHARD_DTYPE, mode="r", shape=(n,))
+
+
+def _windows(shard: np.ndarray, starts: np.ndarray, seq_len: int) -> dict[str, torch.Tensor]:
+    rows = torch.from_numpy(shard[starts[:, None] + np.arange(seq_len + 1)].astype(np.int64))
+    return {"input_ids": rows[:, :-1], "labels": rows[:, 1:]}
+
+
+class RandomWindows:
+    """Random seq_len+1 windows of a shard, from a seeded RNG whose state is checkpointed."""
+
+    def __init__(self, shard: np.ndarray, batch_size: int, seq_len: int, seed: int,
+                 rank: int = 0, world: int = 1):
+        if len(shard) < seq_len + 2:
+            raise ValueError(f"shard of {len(shard)} tokens is shorter than seq_len+2")
+        self.shard, self.batch_size, self.seq_len = shard, batch_size, seq_len
+        self.rank, self.world = rank, world
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.batches = 0
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        starts = self.rng.integers(0, len(self.shard) - self.seq_len, self.batch_size * self.world)
+        self.batches += 1
+        return _windows(self.shard, starts[self.rank::self.world], self.seq_len)
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state, "batches": self.batches}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.batches = state["batches"]
+
+
+class EvalWindows:
+    """A fixed set of windows spread evenly over a shard: every evaluation sees the same data."""
+
+    def __init__(self, shard: np.ndarray, batch_size: int, seq_len: int, n_batches: int,
+                 rank: int = 0, world: int = 1):
+        if len(shard) < seq_len + 2:
+            raise ValueError(f"val shard of {len(shard)} tokens is shorter than seq_len+2")
+        total = batch_size * world * max(n_batches, 1)
+        starts = np.linspace(0, len(shard) - seq_len - 1, total).astype(np.int64)
+        self.shard, self.seq_len = shard, seq_len
+        self.starts = starts.reshape(-1, batch_size * world)[:, rank::world]
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        for row in self.starts:
+            yield _windows(self.shard, row, self.seq_len)
+
+    def __len__(self) -> int:
+        return len(self.starts)

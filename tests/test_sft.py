@@ -1,0 +1,136 @@
+"""SFT in the one training loop: masking, LoRA freezing, merge equivalence, exact resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from codeling.checkpoint import load_model
+from codeling.lora import load_adapter, merge_adapter
+from codeling.objectives import IGNORE
+from codeling.sft import TaskBatches, collate, encode_example
+from codeling.tasks.schema import Task, write_tasks
+from codeling.tasks.synthetic import generate_tasks
+from helpers import save_tiny_checkpoint
+
+CLI = [sys.executable, "-m", "codeling.cli"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sft")
+    base = save_tiny_checkpoint(root / "base")
+    tasks = generate_tasks(40, seed=3, levels=(1,))
+    (root / "tasks").mkdir()
+    write_tasks(root / "tasks/train.jsonl", tasks[:32])
+    write_tasks(root / "tasks/val.jsonl", tasks[32:])
+    return root, base
+
+
+def sft(root: Path, base: Path, run: str, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [*CLI, "sft", "--init", str(base), "--tasks", str(root / "tasks"), "--run-dir",
+           str(root / run), "--no-progress", "steps=6", "batch_size=4", "seq_len=200",
+           "warmup=2", "lr=3e-3", "eval_every=3", "save_every=3", "log_every=1", "threads=1",
+           "eval_max_new_tokens=24", "eval_batches=2", *extra]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+def test_prompt_is_masked_and_eot_is_learned(setup):
+    from codeling.tokenizer import load_tokenizer
+
+    _, base = setup
+    tok = load_tokenizer(base)
+    t = Task("x/1", "def f(a):\n    \"\"\"Return a.\"\"\"\n", "f", "    return a\n", "")
+    long = Task("x/2", "def g(b, c):\n", "g", "    x = b + c\n    return x * 2\n", "")
+    ex = [encode_example(tok, task, 500) for task in (t, long)]
+    batch = collate(ex, tok.pad_id)
+    (ids, n_prompt) = ex[0]
+    labels, inputs = batch["labels"][0], batch["input_ids"][0]
+    kept = labels[labels != IGNORE].tolist()
+    assert kept == ids[n_prompt:]  # exactly the solution tokens, then the end-of-text token
+    assert kept[-1] == tok.eot_id
+    assert (labels[:n_prompt - 1] == IGNORE).all()
+    assert inputs[:len(ids) - 1].tolist() == ids[:-1]
+    assert batch["input_ids"].shape[1] == max(len(e[0]) for e in ex) - 1  # dynamic padding
+    assert (inputs[len(ids) - 1:] == tok.pad_id).all()
+    assert encode_example(tok, long, 5) is None
+
+
+def test_batches_resume_and_phase_by_level():
+    ex = [([1, 2, 3, i], 1) for i in range(10)]
+    levels = [1] * 5 + [2] * 5
+    src = TaskBatches(ex, levels, 3, 0, seed=5, curriculum=[{"levels": [1]}, {"levels": [2]}])
+    first = src.next_batch()
+    assert all(v < 5 for v in first["labels"][:, 2].tolist())
+    state = src.state_dict()
+    a = [src.next_batch()["labels"] for _ in range(4)]
+    again = TaskBatches(ex, levels, 3, 0, seed=99, curriculum=[{"levels": [1]}, {"levels": [2]}])
+    again.load_state_dict(state)
+    b = [again.next_batch()["labels"] for _ in range(4)]
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    src.set_phase(1)
+    assert all(v >= 5 for v in src.next_batch()["labels"][:, 2].tolist())
+
+
+def test_lora_trains_only_adapters_merges_and_resumes_exactly(setup):
+    root, base = setup
+    sft(root, base, "lora", "--lora", "lora.r=4", "lora.alpha=8", "lora.dropout=0.0")
+    run = root / "lora"
+    final = run / "checkpoints" / "final"
+    assert (final / "adapter_config.json").exists()
+    assert json.loads((final / "adapter_config.json").read_text())["base_model_name_or_path"]
+    # evaluation by generation happened during training
+    ev = json.loads((run / "evals" / "step_6.json").read_text())
+    assert {"pass", "syntax_valid", "collapse_rate"} <= set(ev)
+    metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_loss" in m for m in metrics) and any("pass" in m for m in metrics)
+    # the base is untouched: only LoRA tensors exist in the adapter, and they moved
+    adapter = load_file(str(final / "adapter_model.safetensors"))
+    assert adapter and all("lora_" in k for k in adapter)
+    assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)
+    before = load_model(base).state_dict()
+    tuned = load_adapter(final).get_base_model()
+    for k, v in tuned.state_dict().items():
+        if "lora_" not in k:
+            name = k.replace(".base_layer", "")
+            assert torch.equal(v, before[name]), k
+    # merged checkpoint == adapted model
+    merged_dir = merge_adapter(final, root / "merged")
+    x = torch.randint(2, 300, (2, 17))
+    with torch.no_grad():
+        want = load_adapter(final)(x)
+        got = load_model(merged_dir)(x)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    # resume after a "kill" right after step 3's checkpoint: identical metrics and weights
+    crashed = root / "lora-crashed"
+    shutil.copytree(run, crashed)
+    for d in (crashed / "checkpoints").iterdir():
+        if d.name not in ("step_3",):
+            shutil.rmtree(d)
+    for f in (crashed / "evals").glob("*step_6*"):
+        f.unlink()
+    sft(root, base, "lora-crashed", "--resume")
+    timing = ("elapsed", "per_s", "time", "seconds")
+    strip = (lambda rows: [{k: v for k, v in r.items() if not any(t in k for t in timing)}
+                           for r in rows])
+    got_m = [json.loads(x) for x in (crashed / "metrics.jsonl").read_text().splitlines()]
+    assert strip(got_m) == strip(metrics)
+    a = load_file(str(crashed / "checkpoints/final/adapter_model.safetensors"))
+    assert all(torch.equal(a[k], adapter[k]) for k in adapter)
+
+
+def test_full_mode_changes_the_base(setup):
+    root, base = setup
+    sft(root, base, "full", "--full", "eval_mini=false")
+    final = root / "full" / "checkpoints" / "final"
+    tuned, orig = load_model(final).state_dict(), load_model(base).state_dict()
+    assert any(not torch.equal(tuned[k], orig[k]) for k in orig)

@@ -1,0 +1,245 @@
+"""The training loop in-process on a tiny real model: schedule, resume, NaN guard, best, phases."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from codeling.checkpoint import CheckpointError, load_model
+from codeling.config import ModelConfig, TrainConfig
+from codeling.data import EvalWindows, RandomWindows
+from codeling.model import CodelingLM
+from codeling.objectives import (
+    IGNORE,
+    KDObjective,
+    LMObjective,
+    SFTObjective,
+    lm_loss,
+    prompt_masked_labels,
+)
+from codeling.train import (
+    TrainingError,
+    lr_at,
+    param_groups,
+    phase_at,
+    read_metrics,
+    seed_everything,
+    train,
+)
+
+MODEL = ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=1, d_model=32, max_seq_len=32)
+# a learnable stream: short repeated motifs
+SHARD = np.tile(np.array([1, 5, 9, 2, 7, 3, 3, 8, 11, 4, 6, 10], dtype=np.uint16), 400)
+TIMING = {"tokens_per_s", "elapsed_s"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # two threads on 2 shared cores thrash (10x slower here); one is also deterministic
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def cfg(**kw) -> TrainConfig:
+    base = dict(steps=8, batch_size=4, seq_len=16, lr=1e-2, warmup=2, log_every=1,
+                eval_every=4, eval_batches=2, save_every=4, keep_checkpoints=2, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def fresh_model(seed: int = 0) -> CodelingLM:
+    seed_everything(seed)
+    return CodelingLM(MODEL)
+
+
+def run(tmp, model=None, c=None, **kw):
+    c = c or cfg()
+    return train(model or fresh_model(), LMObjective(), RandomWindows(SHARD, c.batch_size,
+                 c.seq_len, seed=3), c, tmp, val_data=EvalWindows(SHARD, c.batch_size,
+                 c.seq_len, c.eval_batches), progress=False, **kw)
+
+
+def strip(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def test_loss_falls_and_run_dir_layout(tmp_path):
+    result = run(tmp_path, c=cfg(steps=40, eval_every=20, save_every=20))
+    rows = read_metrics(tmp_path)
+    train_rows = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in train_rows] == list(range(1, 41))
+    assert train_rows[-1]["loss"] < 0.5 * train_rows[0]["loss"]
+    assert rows[-1]["val_loss"] < 2.0 and rows[-1]["val_ppl"] == pytest.approx(
+        math.exp(rows[-1]["val_loss"]))
+    assert {"lr", "grad_norm", "tokens", "tokens_per_s", "elapsed_s", "phase"} <= set(rows[0])
+    assert rows[-1]["tokens"] == 40 * 4 * 16
+    assert result.step == 40 and result.stopped == "done"
+    ckpts = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert ckpts == ["best", "final", "step_20", "step_40"]
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["step"] == 40 and best["score"] == pytest.approx(-rows[-1]["val_loss"])
+    weights = [(tmp_path / "checkpoints" / d / "model.safetensors").read_bytes()
+               for d in ("final", "step_40")]
+    assert weights[0] == weights[1]
+
+
+def test_schedule_and_phases():
+    c = cfg(steps=100, warmup=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(0, c) == pytest.approx(0.1) and lr_at(9, c) == pytest.approx(1.0)
+    assert lr_at(55, c) == pytest.approx(0.55)  # the cosine's midpoint
+    assert lr_at(100, c) == pytest.approx(0.1) and lr_at(500, c) == pytest.approx(0.1)
+    phases = [{"levels": [1], "steps": 3}, {"levels": [1, 2], "steps": 2}]
+    assert [phase_at(s, phases) for s in range(7)] == [0, 0, 0, 1, 1, 1, 1]
+    assert phase_at(5, []) == 0
+
+
+def test_param_groups_and_frozen_parameters(tmp_path):
+    model = fresh_model()
+    groups = param_groups(model, 0.1)
+    no_decay = {id(p) for p in groups[1]["params"]}
+    for name, p in model.named_parameters():
+        assert (id(p) in no_decay) == (p.dim() < 2 or "embed" in name), name
+    # frozen base (as under LoRA): only trainable tensors reach AdamW and only they change
+    for name, p in model.named_parameters():
+        p.requires_grad_("mlp" in name)
+    trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    assert sum(len(g["params"]) for g in param_groups(model, 0.1)) == len(trainable)
+    run(tmp_path, model=model, c=cfg(steps=3, eval_every=0, save_every=0))
+    params = dict(model.named_parameters())
+    assert all(torch.equal(params[n], v) for n, v in frozen.items())
+    assert all(not torch.equal(params[n], v) for n, v in trainable.items())
+
+
+def test_resume_is_exact_and_drops_later_metrics(tmp_path):
+    run(tmp_path)  # 8 steps, checkpoints at 4 and 8
+    reference = strip(read_metrics(tmp_path))
+    final = (tmp_path / "checkpoints" / "final" / "model.safetensors").read_bytes()
+    # as if killed after step 4's checkpoint: metrics already hold steps 5..8
+    shutil.rmtree(tmp_path / "checkpoints" / "step_8")
+    shutil.rmtree(tmp_path / "checkpoints" / "final")
+    result = run(tmp_path, model=fresh_model(seed=99), resume=True)
+    assert result.step == 8
+    assert strip(read_metrics(tmp_path)) == reference  # same lines, none duplicated
+    assert (tmp_path / "checkpoints" / "final" / "model.safetensors").read_bytes() == final
+
+
+def test_fresh_run_refuses_a_dir_with_checkpoints(tmp_path):
+    run(tmp_path, c=cfg(steps=4))
+    with pytest.raises(FileExistsError, match="--resume"):
+        run(tmp_path, c=cfg(steps=4))
+
+
+@pytest.mark.parametrize("victim", ["model.safetensors", "trainer_state.pt"])
+def test_corrupt_checkpoint_is_an_error_not_a_fresh_start(tmp_path, victim):
+    run(tmp_path, c=cfg(steps=4))
+    path = tmp_path / "checkpoints" / "step_4" / victim
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=victim):
+        run(tmp_path, c=cfg(steps=8), resume=True)
+
+
+class NaNAfter(LMObjective):
+    """A real LM loss that turns NaN from the `at`-th optimizer step on."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.calls, self.at = 0, at
+
+    def __call__(self, model, batch):
+        self.calls += 1
+        loss = super().__call__(model, batch)
+        return loss * float("nan") if self.calls >= self.at else loss
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    c = cfg(steps=10, save_every=2, log_every=3, eval_every=0)
+    with pytest.raises(TrainingError, match="step 5"):
+        train(fresh_model(), NaNAfter(5), RandomWindows(SHARD, 4, 16, seed=3), c, tmp_path,
+              progress=False)
+    ckpts = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert ckpts == ["step_2", "step_4"]
+    good = load_model(tmp_path / "checkpoints" / "step_4")
+    assert all(torch.isfinite(p).all() for p in good.parameters())
+    # resuming after the fix continues from step 4
+    result = run(tmp_path, c=dataclasses.replace(c, eval_every=0), resume=True)
+    assert result.step == 10
+
+
+def test_evaluator_best_checkpoint_and_early_stop(tmp_path):
+    scores = {2: 1.0, 4: 3.0, 6: 3.0, 8: 2.5, 10: 2.0, 12: 9.0}  # step 6 ties: lower val loss wins
+    seen = []
+
+    def evaluator(model, step):
+        assert not model.training  # generation-based evals run in eval mode
+        seen.append(step)
+        return {"score": scores[step], "pass": int(scores[step]), "per_category": {"a": 1}}
+
+    result = run(tmp_path, c=cfg(steps=14, eval_every=2, save_every=0, early_stop=2),
+                 evaluator=evaluator)
+    assert result.stopped == "early_stop" and result.step == 10 and seen == [2, 4, 6, 8, 10]
+    rows = {r["step"]: r for r in read_metrics(tmp_path) if "score" in r}
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert rows[6]["val_loss"] < rows[4]["val_loss"]  # still learning, so the tie goes to 6
+    assert best["step"] == 6 and best["score"] == 3.0 and best["metrics"]["pass"] == 3
+    assert (tmp_path / "checkpoints" / "best" / "model.safetensors").exists()
+    ev = json.loads((tmp_path / "evals" / "step_6.json").read_text())
+    assert ev["per_category"] == {"a": 1} and "val_loss" in ev
+    assert sorted(rows) == [2, 4, 6, 8, 10] and "per_category" not in rows[2]
+    assert (tmp_path / "checkpoints" / "step_10").exists()  # resumable where it stopped
+
+
+class PhasedWindows(RandomWindows):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.phases = []
+
+    def set_phase(self, i: int) -> None:
+        self.phases.append(i)
+
+
+def test_curriculum_phase_reaches_data_and_metrics(tmp_path):
+    c = cfg(steps=6, eval_every=0, save_every=0,
+            curriculum=[{"levels": [1], "steps": 2}, {"levels": [1, 2], "steps": 10}])
+    data = PhasedWindows(SHARD, 4, 16, seed=3)
+    train(fresh_model(), LMObjective(), data, c, tmp_path, progress=False)
+    assert data.phases == [0, 1]
+    assert [r["phase"] for r in read_metrics(tmp_path)] == [0, 0, 1, 1, 1, 1]
+
+
+# ---- objectives: pure functions of logits ----
+
+def test_objectives():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11)
+    labels = torch.randint(0, 11, (2, 5))
+    plain = torch.nn.functional.cross_entropy(logits.reshape(-1, 11), labels.reshape(-1))
+    assert lm_loss(logits, labels) == pytest.approx(plain.item(), rel=1e-6)
+    assert lm_loss(logits, labels, 0.1) > lm_loss(logits, labels)  # smoothing penalises
+    assert lm_loss(logits, torch.full_like(labels, IGNORE)).item() == 0.0  # not NaN
+    # SFT: position t predicts t+1; targets inside the prompt and padding carry no loss
+    ids = torch.tensor([[10, 11, 12, 13, 14, 0], [20, 21, 22, 23, 0, 0]])
+    got = prompt_masked_labels(ids, torch.tensor([3, 2]), pad_id=0)
+    assert got.tolist() == [[IGNORE, IGNORE, 13, 14, IGNORE, IGNORE],
+                            [IGNORE, 22, 23, IGNORE, IGNORE, IGNORE]]
+    model = fresh_model()
+    batch = {"input_ids": ids, "prompt_lens": torch.tensor([3, 2])}
+    sft = SFTObjective(pad_id=0)
+    assert sft(model, batch).item() == pytest.approx(
+        lm_loss(model(ids), got).item(), rel=1e-6)
+    # KD: zero KL when the student is the teacher, so the loss is (1-α)·CE
+    lm_batch = {"input_ids": ids, "labels": got}
+    kd = KDObjective(fresh_model(seed=5), alpha=0.7, temperature=2.0)
+    ce = lm_loss(kd.teacher(ids), got).item()
+    assert kd(kd.teacher, lm_batch).item() == pytest.approx(0.3 * ce, rel=1e-5)
+    student_ce = lm_loss(model(ids), got).item()
+    assert kd(model, lm_batch).item() > 0.3 * student_ce  # another student pays a KL term
+    with pytest.raises(ValueError):
+        KDObjective(model, alpha=1.5)
