@@ -28,7 +28,7 @@ def test_build_mixes_sources_and_reports(tmp_path):
     train = read_tasks(tmp_path / "out/train.jsonl")
     val = read_tasks(tmp_path / "out/val.jsonl")
     assert report["n_train"] == len(train) and report["n_val"] == len(val)
-    assert len(train) + len(val) >= 400
+    assert len(train) + len(val) >= 500 + 300
     assert {"mbpp", "synthetic"} <= set(report["by_source"])
     ids = {t.task_id for t in train + val}
     assert "teacher/leak" not in ids

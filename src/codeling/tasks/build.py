@@ -60,8 +60,7 @@ def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
         elif src == "synthetic":
             from codeling.tasks.synthetic import generate_tasks
 
-            n_syn = max(0, n - len(tasks)) if "mbpp" in sources else n
-            tasks += generate_tasks(n_syn, seed=seed, levels=tuple(levels),
+            tasks += generate_tasks(n, seed=seed, levels=tuple(levels),
                                     categories=categories)
         elif src in ("humaneval", "humaneval+", "mini", "mbpp+"):
             raise ConfigError(f"{src} is an evaluation benchmark and cannot be a training source")
@@ -190,7 +189,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output folder: train.jsonl, val.jsonl, report")
     p.add_argument("--sources", default="mbpp,synthetic",
                    help="comma-separated: mbpp, synthetic, or task JSONL paths")
-    p.add_argument("--n", type=int, default=1000, help="tasks to gather before validation")
+    p.add_argument("--n", type=int, default=1000,
+                   help="synthetic tasks to generate (MBPP adds its ~370 simple train/val tasks)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--levels", default="1,2,3")
     p.add_argument("--categories", default=None, help="comma-separated synthetic categories")
