@@ -360,6 +360,9 @@ class _Run:
                 (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
         self.raw.train()
         log = JsonlAppender(self.run_dir / "metrics.jsonl") if self.is_main else None
+        from codeling.loggers import make_loggers  # optional TensorBoard/MLflow, off by default
+
+        loggers = make_loggers(cfg, self.run_dir) if self.is_main else []
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step",
                    disable=not (self.is_main and self.progress), dynamic_ncols=True)
         pending: list[torch.Tensor] = []  # losses since the last finiteness check
@@ -402,6 +405,8 @@ class _Run:
                     row["phase"] = self.phase if cfg.curriculum else 0
                     if log is not None:
                         log.write(row)
+                    for lg in loggers:
+                        lg.log(row, step)
                 if is_save or early:
                     self.save_step()
                 bar.update(1)
@@ -413,6 +418,8 @@ class _Run:
             bar.close()
             if log is not None:
                 log.close()
+            for lg in loggers:
+                lg.close()
         self.check_finite(pending, pending_from)
         if not (self.ckpt_dir / f"step_{self.step}").exists():
             self.save_step()
