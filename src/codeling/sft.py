@@ -3,9 +3,9 @@
     codeling sft --init runs/base/checkpoints/final --tasks data/tasks --run-dir runs/sft \\
         [--lora | --full] [--preset cpu-sft] [key=value ...] [--resume]
 
-- Each example is `prompt tokens + solution tokens + <|endoftext|>`; prompt and solution are
-  tokenized separately, exactly as generation sees the prompt. The loss covers the solution and
-  the end-of-text token only (the prompt's labels are IGNORE), so the model learns to stop.
+- Each example is `tokens(prompt + solution) + <|endoftext|>`, tokenized whole; the loss covers
+  the solution and the end-of-text token (plus the prompt's last token, which generation's token
+  healing regenerates); the rest of the prompt's labels are IGNORE. The model learns to stop.
 - Dynamic padding: each batch is padded to its own longest example, never to a fixed length.
   Padding sits on the right, where causal attention cannot see it, and carries no loss.
 - Examples longer than `sft.seq_len + 1` tokens are dropped (a cut solution would teach the
@@ -33,10 +33,17 @@ from codeling.tasks.schema import Task, read_tasks
 
 
 def encode_example(tokenizer, task: Task, max_tokens: int) -> tuple[list[int], int] | None:
-    """(ids, n_prompt) for prompt + solution + EOT, or None when longer than max_tokens."""
-    prompt = tokenizer.encode(task.prompt)
-    ids = prompt + tokenizer.encode(task.canonical_solution) + [tokenizer.eot_id]
-    return (ids, len(prompt)) if len(ids) <= max_tokens else None
+    """(ids, n_context) for prompt + solution + EOT, or None when longer than max_tokens.
+
+    The text is tokenized whole, as pretraining saw code, so the token that joins the prompt's
+    last newline to the body's indentation is learned. Generation heals the prompt's last token
+    (drops it and constrains the first new token to start with its text), so the context here
+    is the tokens wholly inside the prompt minus the last one: training and inference see the
+    same boundary."""
+    enc = tokenizer.tok.encode(task.prompt + task.canonical_solution)
+    inside = sum(1 for _, end in enc.offsets if end <= len(task.prompt))
+    ids = [*enc.ids, tokenizer.eot_id]
+    return (ids, max(1, inside - 1)) if len(ids) <= max_tokens else None
 
 
 def collate(examples: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.Tensor]:
