@@ -134,3 +134,16 @@ def test_full_mode_changes_the_base(setup):
     final = root / "full" / "checkpoints" / "final"
     tuned, orig = load_model(final).state_dict(), load_model(base).state_dict()
     assert any(not torch.equal(tuned[k], orig[k]) for k in orig)
+
+
+def test_batches_group_similar_lengths_and_cover_the_epoch():
+    ex = [([7] * (2 + (i * 37) % 50), 1) for i in range(64)]
+    src = TaskBatches(ex, [1] * 64, 4, 0, seed=0, bucket=4)
+    seen, waste = [], 0
+    for _ in range(16):
+        b = src.next_batch()
+        lengths = (b["input_ids"] == 7).sum(1)
+        waste += int((b["input_ids"].shape[1] - lengths).sum())
+        seen += lengths.tolist()
+    assert sorted(seen) == sorted(len(ids) - 1 for ids, _ in ex)  # one epoch, every example
+    assert waste < 0.25 * sum(seen)  # vs ~50% padding for random batches of these lengths

@@ -66,8 +66,8 @@ class TaskBatches:
 
     def __init__(self, examples: list[tuple[list[int], int]], levels: list[int], batch_size: int,
                  pad_id: int, seed: int, curriculum: list[dict] | None = None,
-                 rank: int = 0, world: int = 1):
-        self.examples, self.levels = examples, levels
+                 rank: int = 0, world: int = 1, bucket: int = 16):
+        self.examples, self.levels, self.bucket = examples, levels, bucket
         self.batch_size, self.pad_id, self.rank, self.world = batch_size, pad_id, rank, world
         self.curriculum = curriculum or []
         self.gen = torch.Generator().manual_seed(seed)
@@ -88,12 +88,27 @@ class TaskBatches:
         rows = []
         for _ in range(self.batch_size * self.world):
             if self.pos >= len(self.order):
-                self.order = [self.pool[i] for i in torch.randperm(len(self.pool),
-                                                                   generator=self.gen)]
-                self.pos = 0
+                self.order, self.pos = self._epoch_order(), 0
             rows.append(self.examples[self.order[self.pos]])
             self.pos += 1
         return collate(rows[self.rank::self.world], self.pad_id)
+
+    def _epoch_order(self) -> list[int]:
+        """A shuffled epoch in which each global batch holds examples of similar length.
+
+        Examples are shuffled, sorted by length within windows of `bucket` batches, cut into
+        batches, and the batches shuffled: padding drops to a few percent while the batch order
+        stays random. The < one batch left over waits for the next epoch's shuffle."""
+        g = self.batch_size * self.world
+        idx = [self.pool[i] for i in torch.randperm(len(self.pool), generator=self.gen)]
+        if len(idx) < g:
+            return idx
+        window = g * self.bucket
+        batches = []
+        for c in range(0, len(idx) - len(idx) % g, window):
+            part = sorted(idx[c:c + window], key=lambda i: len(self.examples[i][0]))
+            batches += [part[j:j + g] for j in range(0, len(part) - len(part) % g, g)]
+        return [i for b in torch.randperm(len(batches), generator=self.gen) for i in batches[b]]
 
     def state_dict(self) -> dict:
         return {"phase": self.phase, "order": list(self.order), "pos": self.pos,
