@@ -42,7 +42,7 @@ def processes_with(token: str) -> list[int]:
     return found
 
 
-def wait_gone(token: str, seconds: float = 3.0) -> list[int]:
+def wait_gone(token: str, seconds: float = 15.0) -> list[int]:
     end = time.time() + seconds
     while (left := processes_with(token)) and time.time() < end:
         time.sleep(0.05)
