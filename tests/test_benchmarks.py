@@ -188,7 +188,7 @@ def test_mini_prompts_are_unambiguous():
 def test_resolution_order(tmp_path, monkeypatch):
     monkeypatch.delenv("CODELING_DATA_DIR", raising=False)
     # no argument, no env: found in the shared/data folder above the checkout
-    assert locate("mbpp+", cache_dir=tmp_path).resolve() == (SHARED / "MbppPlus-v0.2.0.jsonl.gz")
+    assert locate("mbpp+", cache_dir=tmp_path).resolve() == (SHARED / "MbppPlus-v0.2.0.jsonl.gz").resolve()
     env_dir = tmp_path / "env"
     env_dir.mkdir()
     copy = _copy_shared(env_dir, "mbpp+")  # the env folder wins over shared/data

@@ -340,14 +340,9 @@ def run_train(args: argparse.Namespace) -> int:
                               f"{m.config.max_seq_len}")
     rank, world = init_distributed()
     train_data, val_data, counts = _data(args, cfg, tok, run_dir, rank, world)
-    evaluator = None
-    if tc.eval_mini and rank == 0:
-        from codeling.evaluate.live import GenerationEval
-        from codeling.tasks.benchmarks import load_benchmark, stop_sequences
+    from codeling.evaluate.live import mini_evaluator
 
-        evaluator = GenerationEval(load_benchmark("mini"), tok, stop_sequences("mini"),
-                                   max_new_tokens=tc.eval_max_new_tokens,
-                                   out_dir=run_dir / "evals")
+    evaluator = mini_evaluator(tok, tc, run_dir, rank)
     if rank == 0:
         print(f"distill: student {student.num_params():,} parameters, teacher "
               f"{teacher.num_params():,}; kd_alpha={tc.kd_alpha} T={tc.kd_temperature}")

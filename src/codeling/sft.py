@@ -213,14 +213,9 @@ def run_sft(args: argparse.Namespace) -> int:
 
         load_fn = lora.load_adapter_weights
     trainable, total = lora.trainable_parameters(model)
-    evaluator = None
-    if tc.eval_mini and rank == 0:
-        from codeling.evaluate.live import GenerationEval
-        from codeling.tasks.benchmarks import load_benchmark, stop_sequences
+    from codeling.evaluate.live import mini_evaluator
 
-        evaluator = GenerationEval(load_benchmark("mini"), tokenizer, stop_sequences("mini"),
-                                   max_new_tokens=tc.eval_max_new_tokens,
-                                   out_dir=run_dir / "evals")
+    evaluator = mini_evaluator(tokenizer, tc, run_dir, rank)
     if rank == 0:
         print(f"sft ({tc.mode}): {trainable:,} trainable of {total:,} parameters; "
               f"{len(train_ex)} train / {len(val_ex)} val tasks ({too_long} too long, dropped)")

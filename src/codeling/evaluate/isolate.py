@@ -107,6 +107,10 @@ def _hidden_dirs() -> list[str]:
     return sorted(d for d in dirs if d != "/" and os.path.isdir(d))
 
 
+def _covered(path: str, dirs: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in dirs)
+
+
 def setup_filesystem(tmpfs_mb: int) -> str:
     """Read-only host, private tmpfs for /tmp (the sample's cwd), home directories hidden.
 
@@ -114,9 +118,11 @@ def setup_filesystem(tmpfs_mb: int) -> str:
     """
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     hidden = _hidden_dirs()
-    # keep the interpreter importable if it lives under a hidden home (e.g. /root/.pyenv)
-    keep = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in _needed_paths()
-            if any(p == h or p.startswith(h + "/") for h in hidden)]
+    tmps = [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)]
+    # keep the interpreter importable where a tmpfs will cover it (/root/.pyenv, a venv in /tmp)
+    needed = [p for p in _needed_paths() if _covered(p, hidden + tmps)]
+    needed = [p for p in needed if not _covered(p, [q for q in needed if q != p])]
+    keep = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in needed]
     for mp in _mountpoints():
         try:
             mount(None, mp, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
@@ -124,6 +130,9 @@ def setup_filesystem(tmpfs_mb: int) -> str:
             pass  # locked or special mounts; the unprivileged uid still cannot write them
     for d in hidden:
         mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    opts = f"size={tmpfs_mb}m,mode=1777"
+    for d in tmps:
+        mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
     for path, fd in keep:
         os.makedirs(path, exist_ok=True)
         mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
@@ -131,10 +140,6 @@ def setup_filesystem(tmpfs_mb: int) -> str:
         os.close(fd)
     for d in hidden:
         mount(None, d, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-    opts = f"size={tmpfs_mb}m,mode=1777"
-    for d in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(d):
-            mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
     try:  # our own /proc: the host's processes are invisible
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
     except OSError:

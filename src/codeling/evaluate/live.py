@@ -53,3 +53,14 @@ class GenerationEval:
         return {"score": passed, "pass": passed, "n_tasks": len(self.tasks),
                 "pass@1": s["pass@1"], "syntax_valid": s["syntax_valid"],
                 "collapse_rate": s["collapse_rate"], "by_category": s.get("by_category", {})}
+
+
+def mini_evaluator(tokenizer, cfg, run_dir: str | Path, rank: int = 0) -> GenerationEval | None:
+    """The in-training evaluator SFT and distillation share: mini-HumanEval, greedy, rank 0."""
+    if not cfg.eval_mini or rank != 0:
+        return None
+    from codeling.tasks.benchmarks import load_benchmark, stop_sequences
+
+    return GenerationEval(load_benchmark("mini"), tokenizer, stop_sequences("mini"),
+                          max_new_tokens=cfg.eval_max_new_tokens,
+                          out_dir=Path(run_dir) / "evals")
