@@ -162,3 +162,23 @@ class EvalWindows:
 
     def __len__(self) -> int:
         return len(self.starts)
+
+
+def corpus_batches(corpus: str | Path, tokenizer, shards: str | Path, cfg, rank: int = 0,
+                   world: int = 1) -> tuple[RandomWindows, EvalWindows, dict]:
+    """Pretraining-style data from a corpus folder: (train windows, val windows, shard meta).
+
+    Rank 0 tokenizes (or reuses) the shards; under DDP the other ranks wait for it."""
+    import json
+
+    shards = Path(shards)
+    meta = build_shards(corpus, tokenizer, shards) if rank == 0 else None
+    if world > 1:
+        torch.distributed.barrier()
+        meta = json.loads((shards / "meta.json").read_text())
+    need = cfg.seq_len + 2
+    train = RandomWindows(open_shard(shards / "train.bin", need), cfg.batch_size, cfg.seq_len,
+                          cfg.seed, rank, world)
+    val = EvalWindows(open_shard(shards / "val.bin", need), cfg.batch_size, cfg.seq_len,
+                      cfg.eval_batches, rank, world)
+    return train, val, meta

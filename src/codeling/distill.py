@@ -300,17 +300,7 @@ def _data(args, cfg, tok, run_dir: Path, rank: int, world: int):
     if tc.curriculum:
         raise ConfigError("distill.curriculum phases task levels: it needs --tasks, not --corpus")
     shards = run_dir / "shards"
-    meta = data.build_shards(args.corpus, tok, shards) if rank == 0 else None
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        meta = json.loads((shards / "meta.json").read_text())
-    need = tc.seq_len + 2
-    train = data.RandomWindows(data.open_shard(shards / "train.bin", need), tc.batch_size,
-                               tc.seq_len, tc.seed, rank, world)
-    val_data = data.EvalWindows(data.open_shard(shards / "val.bin", need), tc.batch_size,
-                                tc.seq_len, tc.eval_batches, rank, world)
+    train, val_data, meta = data.corpus_batches(args.corpus, tok, shards, tc, rank, world)
     return train, val_data, {"tokens": meta["tokens"]}
 
 

@@ -80,16 +80,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     check_shapes(cfg, tokenizer.vocab_size, tok_dir)
     run_dir = Path(args.run_dir)
     rank, world = init_distributed()
-    if rank == 0:
-        meta = data.build_shards(corpus, tokenizer, shards)
-    if world > 1:
-        torch.distributed.barrier()  # the other ranks wait for rank 0's tokenization
-        meta = json.loads((shards / "meta.json").read_text())
-    need = tc.seq_len + 2
-    train_data = data.RandomWindows(data.open_shard(shards / "train.bin", need), tc.batch_size,
-                                    tc.seq_len, tc.seed, rank, world)
-    val_data = data.EvalWindows(data.open_shard(shards / "val.bin", need), tc.batch_size,
-                                tc.seq_len, tc.eval_batches, rank, world)
+    train_data, val_data, meta = data.corpus_batches(corpus, tokenizer, shards, tc, rank, world)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     seed_everything(tc.seed)  # the same initial weights on every rank and every rerun
