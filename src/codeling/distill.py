@@ -69,20 +69,10 @@ def _recorded(out: Path) -> tuple[list[dict], list[dict]]:
 
 
 def validation_reasons(tasks: list[Task], workers: int) -> list[str | None]:
-    """Per task: None when it validates, else the reason `tasks.build.validate` gives."""
-    from codeling.tasks.build import validate
+    """Per task: None when it validates, else the reason `tasks.build` gives."""
+    from codeling.tasks import build
 
-    if not tasks:
-        return []
-    kept, why = validate(tasks, workers=workers, timeout=VALIDATE_TIMEOUT, progress=False)
-    ok = {id(t) for t in kept}
-    failed = [t for t in tasks if id(t) not in ok]
-    if len(failed) == 1:
-        reasons = {id(failed[0]): next(iter(why))}
-    else:  # one batch told us how many failed why, not which: ask again one by one
-        reasons = {id(t): next(iter(validate([t], workers=1, timeout=VALIDATE_TIMEOUT,
-                                             progress=False)[1]), "fails") for t in failed}
-    return [None if id(t) in ok else reasons[id(t)] for t in tasks]
+    return build.validation_reasons(tasks, workers, VALIDATE_TIMEOUT, progress=False)
 
 
 def build_report(out: Path, n: int, teacher: str) -> dict:

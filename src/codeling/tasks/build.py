@@ -71,24 +71,32 @@ def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
     return tasks, dropped
 
 
+def content_key(prompt: str, solution: str) -> str:
+    """Identity of a task's content: prompt and solution with whitespace runs collapsed."""
+    norm = " ".join(prompt.split()) + "\0" + " ".join(solution.split())
+    return hashlib.sha1(norm.encode()).hexdigest()[:16]
+
+
 def dedupe(tasks: list[Task]) -> tuple[list[Task], int]:
     seen, out = set(), []
     for t in tasks:
-        key = hashlib.sha1((" ".join(t.prompt.split()) + "\0" +
-                            " ".join(t.canonical_solution.split())).encode()).digest()
+        key = content_key(t.prompt, t.canonical_solution)
         if key not in seen:
             seen.add(key)
             out.append(t)
     return out, len(tasks) - len(out)
 
 
-def validate(tasks: list[Task], workers: int = 0, timeout: float = 5.0,
-             progress: bool = True) -> tuple[list[Task], Counter]:
-    """Keep tasks whose canonical solution passes and whose tests reject a trivial body."""
+def validation_reasons(tasks: list[Task], workers: int = 0, timeout: float = 5.0,
+                       progress: bool = True) -> list[str | None]:
+    """Per task: None when the canonical solution passes and the tests reject a trivial body,
+    else why not."""
     from tqdm import tqdm
 
     from codeling.evaluate.sandbox import Limits, Sandbox
 
+    if not tasks:
+        return []
     programs = [p for t in tasks for p in (t.program(t.canonical_solution),
                                            t.program(TRIVIAL_BODY))]
     results: list = [None] * len(programs)
@@ -98,17 +106,25 @@ def validate(tasks: list[Task], workers: int = 0, timeout: float = 5.0,
         for i, res in sb.imap(programs):
             results[i] = res
             bar.update(1)
-    kept, dropped = [], Counter()
+    reasons: list[str | None] = []
     for i, t in enumerate(tasks):
         good, trivial = results[2 * i], results[2 * i + 1]
         if not good.passed:
             reason = good.result.split(":")[0] if good.status == "timed out" else good.reason
-            dropped[f"{t.source}: canonical solution {_short(reason)}"] += 1
+            reasons.append(f"{t.source}: canonical solution {_short(reason)}")
         elif trivial.passed:
-            dropped[f"{t.source}: tests accept a trivial body"] += 1
+            reasons.append(f"{t.source}: tests accept a trivial body")
         else:
-            kept.append(t)
-    return kept, dropped
+            reasons.append(None)
+    return reasons
+
+
+def validate(tasks: list[Task], workers: int = 0, timeout: float = 5.0,
+             progress: bool = True) -> tuple[list[Task], Counter]:
+    """Keep tasks whose canonical solution passes and whose tests reject a trivial body."""
+    reasons = validation_reasons(tasks, workers, timeout, progress)
+    kept = [t for t, why in zip(tasks, reasons) if why is None]
+    return kept, Counter(why for why in reasons if why is not None)
 
 
 def _short(reason: str) -> str:

@@ -15,11 +15,11 @@ and `if __name__ == "__main__":` / `print(...)` / `check(f)` lines (dropped).
 from __future__ import annotations
 
 import ast
-import hashlib
 import re
 import textwrap
 from dataclasses import dataclass
 
+from codeling.tasks.build import content_key
 from codeling.tasks.schema import Task
 
 CATEGORY_TOPICS: dict[str, str] = {
@@ -212,11 +212,6 @@ def _tests_source(tests: list[ast.FunctionDef], asserts: list[ast.Assert], src) 
     return out + "def check(candidate):\n" + "\n".join(body) + "\n"
 
 
-def task_hash(prompt: str, solution: str) -> str:
-    norm = " ".join(prompt.split()) + "\0" + " ".join(solution.split())
-    return hashlib.sha1(norm.encode()).hexdigest()[:16]
-
-
 def parse_reply(text: str, category: str, level: int) -> Task:
     """A Task (source "teacher", task_id `teacher/<hash>`) or raise Rejected(reason)."""
     if not text or not text.strip():
@@ -239,7 +234,7 @@ def parse_reply(text: str, category: str, level: int) -> Task:
     prompt = parsed.prefix + "\n".join(lines[first - 1:doc.end_lineno]) + "\n"
     solution = "\n".join(lines[doc.end_lineno:func.end_lineno]).rstrip() + "\n"
     solution = solution.lstrip("\n")
-    return Task(task_id=f"teacher/{task_hash(prompt, solution)}", prompt=prompt,
+    return Task(task_id=f"teacher/{content_key(prompt, solution)}", prompt=prompt,
                 entry_point=func.name, canonical_solution=solution, test=parsed.tests,
                 category=category, level=level, source="teacher")
 
