@@ -30,7 +30,9 @@ def _done_training(run: Path) -> bool:
 
 
 def _started_training(run: Path) -> bool:
-    return any((run / "checkpoints").glob("step_*")) if (run / "checkpoints").is_dir() else False
+    from codeling.checkpoint import latest_checkpoint
+
+    return latest_checkpoint(run / "checkpoints") is not None
 
 
 def best_checkpoint(run: Path) -> Path:
