@@ -9,8 +9,14 @@ checks that both produce the same tokens.
 Shapes: `smoke` (2 layers, d_model 64, vocab 512) and `cpu` (6 layers, d_model 288, vocab 4096).
 Goal: ratio ≥ 2× at batch 1 and batch 8.
 
+Second table, shared prefill (`complete(prompts, n=K)`: each prompt prefilled once, its KV cache
+copied to its K sequences) against the per-copy prefill baseline (the prompt repeated K times,
+`n=1`), on the first HumanEval prompts, sampling at temperature 0.8 with the same seed (both
+give the same tokens, which it checks), end-of-text off so the work is equal.
+
     .venv/bin/python bench/generate.py [--shapes smoke,cpu] [--batch-sizes 1,8]
                                        [--new-tokens 64] [--repeats 3] [--threads 2]
+                                       [--shared-k 16] [--shared-prompts 8]
 """
 
 from __future__ import annotations
@@ -72,6 +78,18 @@ def hf_runner(hf, tok, prompts, new_tokens):
     return run
 
 
+def sampling_runner(model, tok, prompts, new_tokens, k, shared, batch_size):
+    def run():
+        if shared:
+            done = complete(model, tok, prompts, n=k, **kw)
+        else:
+            done = complete(model, tok, [p for p in prompts for _ in range(k)], **kw)
+        return [c.token_ids for c in done]
+    kw = {"max_new_tokens": new_tokens, "temperature": 0.8, "seed": 0, "ignore_eot": True,
+          "batch_size": batch_size}
+    return run
+
+
 def race(runners: list, repeats: int) -> tuple[list[float], list]:
     """Best time of each runner; runs alternate, so a busy machine slows both alike."""
     best, outs = [float("inf")] * len(runners), [None] * len(runners)
@@ -90,6 +108,9 @@ def main() -> int:
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--shared-k", type=int, default=16, help="samples per prompt (0: skip)")
+    ap.add_argument("--shared-prompts", type=int, default=8, help="HumanEval prompts")
+    ap.add_argument("--shared-batch", type=int, default=16, help="sequences per batch")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -118,7 +139,28 @@ def main() -> int:
                 same = sum(a == b for a, b in zip(ours, theirs))
                 print(f"{shape:6} {batch:5d} {n / t_ours:11.0f} {n / t_hf:10.0f} "
                       f"{t_hf / t_ours:5.2f}x {same}/{batch}", flush=True)
+        if args.shared_k:
+            shared_prefill(args, Path(tmp))
     return 0
+
+
+def shared_prefill(args, tmp: Path) -> None:
+    from codeling.tasks.benchmarks import load_benchmark
+
+    prompts = [t.prompt for t in load_benchmark("humaneval")[:args.shared_prompts]]
+    k, new = args.shared_k, args.new_tokens
+    print(f"\nshared prefill: {len(prompts)} HumanEval prompts x {k} samples, {new} new tokens, "
+          f"batch {args.shared_batch}; baseline: per-copy prefill (prompt repeated {k} times)")
+    print(f"{'shape':6} {'shared s':>9} {'per-copy s':>11} {'ratio':>6} same")
+    for shape in args.shapes.split(","):
+        model, tok = load_for_inference(tmp / shape)
+        runners = [sampling_runner(model, tok, prompts, new, k, shared, args.shared_batch)
+                   for shared in (True, False)]
+        race([sampling_runner(model, tok, prompts[:1], 2, 2, s, 2) for s in (True, False)], 1)
+        (t_shared, t_copy), (a, b) = race(runners, args.repeats)
+        same = sum(x == y for x, y in zip(a, b))
+        print(f"{shape:6} {t_shared:9.2f} {t_copy:11.2f} {t_copy / t_shared:5.2f}x "
+              f"{same}/{len(a)}", flush=True)
 
 
 if __name__ == "__main__":

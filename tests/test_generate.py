@@ -202,3 +202,33 @@ def test_cli_benchmark_mini(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["task_id"] for r in rows] == [t.task_id for t in load_benchmark("mini")[:3]]
     assert not any(s in r["completion"] for r in rows for s in stop_sequences("mini"))
+
+
+def test_shared_prefill_equals_repeated_prompts(lm):
+    """n copies of a prompt prefilled once give the same samples as the prompt repeated n times
+    (per-copy prefill), whatever the batch size."""
+    model, tok = lm
+    kw = {"max_new_tokens": 16, "temperature": 1.0, "seed": 5}
+    shared = complete(model, tok, PROMPTS, n=3, batch_size=6, **kw)
+    repeated = complete(model, tok, [p for p in PROMPTS for _ in range(3)], batch_size=6, **kw)
+    small = complete(model, tok, PROMPTS, n=3, batch_size=2, **kw)  # a group split over batches
+    assert [c.token_ids for c in shared] == [c.token_ids for c in repeated]
+    assert [c.token_ids for c in small] == [c.token_ids for c in repeated]
+    assert len({tuple(c.token_ids) for c in shared[:3]}) > 1  # the copies really differ
+    for a, b in zip(shared, repeated):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
+
+
+def test_logprobs_are_the_models_own(lm):
+    """Each token's log-probability equals log_softmax of a plain full forward (no cache)."""
+    model, tok = lm
+    got = complete(model, tok, PROMPTS[:2], max_new_tokens=10, heal=False, temperature=0.7,
+                   seed=1)
+    for prompt, c in zip(PROMPTS[:2], got):
+        ids = tok.encode(prompt)
+        assert len(c.logprobs) == c.completion_tokens
+        with torch.no_grad():
+            full = torch.log_softmax(model(torch.tensor([ids + c.token_ids]))[0].float(), -1)
+        want = [float(full[len(ids) - 1 + i, t]) for i, t in enumerate(c.token_ids)]
+        assert c.logprobs[:len(want)] == pytest.approx(want, abs=1e-4)
+        assert c.mean_logprob == pytest.approx(sum(c.logprobs) / len(c.logprobs))

