@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from codeling.checkpoint import CheckpointError, load_model
-from codeling.config import ModelConfig, TrainConfig
+from codeling.config import ModelConfig, SftConfig, TrainConfig
 from codeling.data import EvalWindows, RandomWindows
 from codeling.model import CodelingLM
 from codeling.objectives import (
@@ -48,10 +48,10 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def cfg(**kw) -> TrainConfig:
+def cfg(kind=TrainConfig, **kw) -> TrainConfig:
     base = dict(steps=8, batch_size=4, seq_len=16, lr=1e-2, warmup=2, log_every=1,
                 eval_every=4, eval_batches=2, save_every=4, keep_checkpoints=2, device="cpu")
-    return TrainConfig(**{**base, **kw})
+    return kind(**{**base, **kw})
 
 
 def fresh_model(seed: int = 0) -> CodelingLM:
@@ -85,6 +85,7 @@ def test_loss_falls_and_run_dir_layout(tmp_path):
     assert ckpts == ["best", "final", "step_20", "step_40"]
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["step"] == 40 and best["score"] == pytest.approx(-rows[-1]["val_loss"])
+    assert best["selected_on"] == "val_loss"  # no evaluator: chosen on validation loss
     weights = [(tmp_path / "checkpoints" / d / "model.safetensors").read_bytes()
                for d in ("final", "step_40")]
     assert weights[0] == weights[1]
@@ -180,7 +181,8 @@ def test_evaluator_best_checkpoint_and_early_stop(tmp_path):
     def evaluator(model, step):
         assert not model.training  # generation-based evals run in eval mode
         seen.append(step)
-        return {"score": scores[step], "pass": int(scores[step]), "per_category": {"a": 1}}
+        return {"score": scores[step], "pass": int(scores[step]), "selected_on": "dev",
+                "per_category": {"a": 1}}
 
     result = run(tmp_path, c=cfg(steps=14, eval_every=2, save_every=0, early_stop=2),
                  evaluator=evaluator)
@@ -189,6 +191,7 @@ def test_evaluator_best_checkpoint_and_early_stop(tmp_path):
     best = json.loads((tmp_path / "best.json").read_text())
     assert rows[6]["val_loss"] < rows[4]["val_loss"]  # still learning, so the tie goes to 6
     assert best["step"] == 6 and best["score"] == 3.0 and best["metrics"]["pass"] == 3
+    assert best["selected_on"] == "dev" and best["eval"]["per_category"] == {"a": 1}
     assert (tmp_path / "checkpoints" / "best" / "model.safetensors").exists()
     ev = json.loads((tmp_path / "evals" / "step_6.json").read_text())
     assert ev["per_category"] == {"a": 1} and "val_loss" in ev
@@ -206,7 +209,7 @@ class PhasedWindows(RandomWindows):
 
 
 def test_curriculum_phase_reaches_data_and_metrics(tmp_path):
-    c = cfg(steps=6, eval_every=0, save_every=0,
+    c = cfg(SftConfig, steps=6, eval_every=0, save_every=0,
             curriculum=[{"levels": [1], "steps": 2}, {"levels": [1, 2], "steps": 10}])
     data = PhasedWindows(SHARD, 4, 16, seed=3)
     train(fresh_model(), LMObjective(), data, c, tmp_path, progress=False)

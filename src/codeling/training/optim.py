@@ -1,0 +1,64 @@
+"""Parameter groups, AdamW, the warmup-cosine schedule, curriculum phases and autocast."""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+
+from codeling.config import TrainConfig
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Trainable parameters only; no decay on 1-D tensors (norms, biases) or embeddings."""
+    decay, no_decay, seen = [], [], set()
+    for name, p in model.named_parameters():
+        if not p.requires_grad or id(p) in seen:
+            continue
+        seen.add(id(p))  # tied weights are one parameter
+        (no_decay if p.dim() < 2 or "embed" in name else decay).append(p)
+    if not decay and not no_decay:
+        raise ValueError("no parameter requires grad: nothing to train")
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device):
+    # fused AdamW on CUDA and CPU alike (measured here on CPU, 7M params: 6 ms a step against
+    # 26 ms for the default loop and 44 ms for foreach)
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr,
+                             betas=(cfg.beta1, cfg.beta2), fused=device.type in ("cpu", "cuda"))
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to cfg.lr, then cosine down to lr·min_lr_ratio at cfg.steps."""
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    span = max(cfg.steps - cfg.warmup, 1)
+    progress = min(max(step - cfg.warmup, 0) / span, 1.0)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def phase_at(step: int, curriculum: list[dict]) -> int:
+    """Index of the curriculum phase for `step` (the last phase continues past its end)."""
+    end = 0
+    for i, phase in enumerate(curriculum):
+        end += int(phase.get("steps", 0))
+        if step < end:
+            return i
+    return max(len(curriculum) - 1, 0)
+
+
+def autocast_for(cfg: TrainConfig, device: torch.device):
+    """bf16 autocast on CUDA by default (dtype=auto), opt-in on CPU (dtype=bf16)."""
+    want = cfg.dtype
+    if want == "auto":
+        want = "bf16" if device.type == "cuda" else "fp32"
+    if want == "fp32":
+        return nullcontext()
+    if want != "bf16":
+        raise ValueError(f"train dtype must be auto, fp32 or bf16, got {cfg.dtype!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16)
