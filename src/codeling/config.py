@@ -5,6 +5,13 @@ subset of the sections below; `base = "other"` inherits another preset. Override
 line are `section.key=value` (values parsed as TOML, else taken as strings); a stage command also
 accepts a bare `key=value` for its own section. Unknown presets, sections and keys are errors that
 name the nearest valid spelling. The resolved config is saved with every run as `config.toml`.
+
+Each stage has its own section and a key its stage does not read is an error naming the section
+that does (`pretrain.kd_alpha` -> [distill]). To add a key: add a typed field with its default
+and a short comment to the section's dataclass (a training stage's own class: PretrainConfig,
+SftConfig, DistillConfig; TrainConfig only for what the loop itself reads), read it where it is
+used, and, if it changes a stage's output, nothing else: pipeline fingerprints hash whole
+sections. A new section is a dataclass plus a field of `Config`. Resumed runs: `resolve_run_config`.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import tomllib
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import tomli_w
 
@@ -75,7 +84,11 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """One training loop serves pretraining, SFT and distillation; each uses its own section."""
+    """What the one training loop reads; every training section has these keys.
+
+    A stage adds its own keys in a subclass (PretrainConfig, SftConfig, DistillConfig), so a
+    key another stage owns (`pretrain.kd_alpha`) is an error instead of a silent no-op.
+    """
 
     steps: int = 1000
     batch_size: int = 16  # sequences per micro-batch per process
@@ -90,27 +103,47 @@ class TrainConfig:
     grad_clip: float = 1.0
     label_smoothing: float = 0.0
     log_every: int = 10
-    eval_every: int = 200  # val loss (and, for sft/distill, mini-HumanEval by generation)
+    eval_every: int = 200  # val loss (and, for sft/distill, dev tasks by generation)
     eval_batches: int = 20
     save_every: int = 500
     keep_checkpoints: int = 2
+    early_stop: int = 0  # stop after this many evals without improvement (0: never)
     seed: int = 1337
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto (bf16 autocast on CUDA) | fp32 | bf16
     compile: bool = False
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     loggers: list[str] = field(default_factory=list)  # extra sinks: "tensorboard", "mlflow"
-    # sft
-    mode: str = "lora"  # lora | full
-    merge: bool = False  # write a merged checkpoint at the end of LoRA training
-    eval_mini: bool = True  # generate + execute mini-HumanEval at each eval
+    # the loop reads this on every stage; only task stages may set it (a field there)
+    curriculum: ClassVar[tuple] = ()
+
+
+@dataclass
+class PretrainConfig(TrainConfig):
+    pass
+
+
+@dataclass
+class TaskTrainConfig(TrainConfig):
+    """Training on task/solution pairs (sft, distill): evaluation by generation, curriculum."""
+
+    eval_mini: bool = True  # generate + execute the dev tasks at each eval
     eval_max_new_tokens: int = 160
-    early_stop: int = 0  # stop after this many evals without improvement (0: never)
-    # distillation (logit KD)
-    kd_alpha: float = 0.5
-    kd_temperature: float = 2.0
     # curriculum phases, e.g. [{levels=[1], steps=500}, {levels=[1,2], steps=1000}]
     curriculum: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class SftConfig(TaskTrainConfig):
+    mode: str = "lora"  # lora | full
+    merge: bool = False  # write a merged checkpoint at the end of LoRA training
+    mix_pretrain: float = 0.0  # share of batches that are pretraining windows (0: off)
+
+
+@dataclass
+class DistillConfig(TaskTrainConfig):
+    kd_alpha: float = 0.5  # weight of the teacher's distribution vs the solution tokens
+    kd_temperature: float = 2.0
 
 
 @dataclass
@@ -131,7 +164,8 @@ class TasksConfig:
     val_fraction: float = 0.05
     mbpp_max_lines: int = 20
     allow_contamination: bool = False
-    timeout: float = 5.0
+    timeout: float = 5.0  # seconds per validation run of a canonical solution
+    workers: int = 0  # sandbox workers for validation; 0: one per core
 
 
 @dataclass
@@ -142,9 +176,9 @@ class EvalConfig:
     top_p: float = 1.0
     max_new_tokens: int = 384
     batch_size: int = 16
-    timeout: float = 5.0  # seconds per sample
-    memory_mb: int = 1024
-    workers: int = 0  # 0: one per core
+    timeout: float = 0.0  # seconds per sample; 0: the benchmark's own (5 s for a task file)
+    memory_mb: int = 0  # address-space limit per sample; 0: the benchmark's own (else 1024)
+    workers: int = 0  # sandbox workers; 0: one per core
 
 
 @dataclass
@@ -157,16 +191,17 @@ class PipelineConfig:
 @dataclass
 class Config:
     name: str = "default"
+    preset: str = ""  # the preset's name this config was resolved from (checked on resume)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    pretrain: TrainConfig = field(default_factory=TrainConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     tasks: TasksConfig = field(default_factory=TasksConfig)
-    sft: TrainConfig = field(default_factory=lambda: TrainConfig(
+    sft: SftConfig = field(default_factory=lambda: SftConfig(
         lr=1e-4, warmup=500, batch_size=8, steps=10000, weight_decay=0.0, eval_every=2000,
         save_every=2000, seq_len=512))
     lora: LoraSection = field(default_factory=LoraSection)
-    distill: TrainConfig = field(default_factory=lambda: TrainConfig(mode="full"))
+    distill: DistillConfig = field(default_factory=DistillConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
@@ -216,7 +251,12 @@ def _apply(obj: Any, values: dict, where: str) -> None:
     names = [f.name for f in dataclasses.fields(obj)]
     for key, value in values.items():
         if key not in names:
-            raise ConfigError(f"{where}: unknown key '{key}'.{_nearest(key, names)}")
+            owners = [s for s in SECTIONS if key in section_keys(s)] if where else []
+            if owners:
+                raise ConfigError(
+                    f"{where}.{key}: [{where}] has no key '{key}' (its stage does not use it); "
+                    f"it belongs to {', '.join(f'[{o}] ({o}.{key})' for o in owners)}")
+            raise ConfigError(f"{where or 'config'}: unknown key '{key}'.{_nearest(key, names)}")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
@@ -251,6 +291,28 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def _override_path(text: str, section: str | None) -> tuple[list[str], Any]:
+    path, value = parse_override(text)
+    if len(path) == 1 and path[0] not in SECTIONS and section:
+        path = [section, *path]
+    if len(path) > 1 and path[0] not in SECTIONS:
+        raise ConfigError(f"override '{text}': unknown section '{path[0]}'."
+                          f"{_nearest(path[0], list(SECTIONS))}")
+    return path, value
+
+
+def _apply_override(cfg: Config, path: list[str], value: Any) -> None:
+    nested: dict = {path[-1]: value}
+    for part in reversed(path[:-1]):
+        nested = {part: nested}
+    _apply(cfg, nested, "")
+
+
+def preset_name(preset: str) -> str:
+    """The name a preset gives its runs: its `name = ...`, else the file's stem."""
+    return str(_load_preset_dict(preset).get("name", Path(preset).stem))
+
+
 def load_config(preset: str | None = None, overrides: list[str] | tuple[str, ...] = (),
                 section: str | None = None) -> Config:
     """Resolve a preset plus overrides. `section` lets bare keys address a stage's own section."""
@@ -258,28 +320,85 @@ def load_config(preset: str | None = None, overrides: list[str] | tuple[str, ...
     if preset:
         data = _load_preset_dict(preset)
         _apply(cfg, data, "")
+        cfg.preset = str(data.get("name", Path(preset).stem))
         if "name" not in data:
             cfg.name = Path(preset).stem
-    sections = [f.name for f in dataclasses.fields(cfg)]
     for text in overrides:
-        path, value = parse_override(text)
-        if len(path) == 1 and path[0] not in sections and section:
-            path = [section, *path]
-        if len(path) > 1 and path[0] not in sections:
-            raise ConfigError(f"override '{text}': unknown section '{path[0]}'."
-                              f"{_nearest(path[0], sections)}")
-        nested: dict = {path[-1]: value}
-        for part in reversed(path[:-1]):
-            nested = {part: nested}
-        _apply(cfg, nested, "")
+        _apply_override(cfg, *_override_path(text, section))
     return cfg
+
+
+# Why a key fixes a run's shape: its checkpoints (and optimizer state) only make sense with it.
+SHAPE_REASONS = {
+    "model": "the checkpoints hold weights of this architecture",
+    "tokenizer": "the model's embeddings index this tokenizer's vocabulary",
+    "corpus": "the token shards and the data order were made from this corpus",
+    "lora": "the adapter weights and optimizer state have this rank and these target modules",
+    "sft.mode": "LoRA and full fine-tuning save different weights",
+}
+FIXED_ON_RESUME = ("model", "tokenizer")  # every training stage; a stage adds its own
+
+
+def resolve_run_config(run_dir: str | Path, preset: str | None,
+                       overrides: Sequence[str] = (), section: str | None = None,
+                       resume: bool = True, fixed: Sequence[str] = ()) -> Config:
+    """The one rule for a resumed run: its saved config.toml plus the new key=value overrides.
+
+    A --preset other than the one the run was made with is an error naming both; an override
+    that changes a key fixing the run's shape (FIXED_ON_RESUME plus the stage's `fixed`, e.g.
+    "lora" or "sft.mode") is an error saying why; one that repeats the saved value is accepted
+    (the pipeline passes every override on). A new run (no `resume` or no saved config.toml)
+    is `load_config(preset, overrides, section)`.
+    """
+    saved = Path(run_dir) / "config.toml"
+    if not (resume and saved.exists()):
+        return load_config(preset, overrides, section)
+    cfg = read_config(saved)
+    was = cfg.preset or cfg.name  # config.toml files from before `preset` was recorded
+    if preset and preset_name(preset) != was:
+        raise ConfigError(f"{saved}: this run was made with preset '{was}', not "
+                          f"'{preset_name(preset)}' (--preset {preset}); resume without --preset "
+                          "or with the same one, or start a new --run-dir")
+    shape = (*FIXED_ON_RESUME, *fixed)
+    for text in overrides:
+        path, value = _override_path(text, section)
+        key = ".".join(path)
+        owner = next((f for f in shape if key == f or key.startswith(f + ".")), None)
+        before = _get(cfg, path)
+        _apply_override(cfg, path, value)
+        if owner and _get(cfg, path) != before:
+            why = SHAPE_REASONS.get(owner, "the run's checkpoints were written for it")
+            raise ConfigError(f"{key}={value!r}: cannot change {key} (saved: {before!r}) when "
+                              f"resuming {run_dir}: {why}. Start a new --run-dir instead")
+    return cfg
+
+
+def _get(cfg: Config, path: list[str]) -> Any:
+    obj: Any = cfg
+    for part in path:
+        obj = getattr(obj, part)
+    return obj
+
+
+def section_keys(section: str) -> list[str]:
+    """The keys a section accepts (its dataclass's fields)."""
+    return [f.name for f in dataclasses.fields(SECTIONS[section])]
 
 
 def config_to_dict(cfg: Config) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def config_from_dict(data: dict) -> Config:
+def config_from_dict(data: dict, saved: bool = False) -> Config:
+    """`saved=True` reads a config.toml written before the training sections were split,
+    where every training section carried every stage's keys: those keys are dropped."""
+    if saved:
+        data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+        for name in TRAIN_SECTIONS:
+            keys, every = set(section_keys(name)), set().union(*map(section_keys, TRAIN_SECTIONS))
+            for key in list(data.get(name, {})):
+                if key in every - keys:
+                    del data[name][key]
     cfg = Config()
     _apply(cfg, data, "")
     return cfg
@@ -290,17 +409,31 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 
 def read_config(path: str | Path) -> Config:
-    return config_from_dict(tomllib.loads(Path(path).read_text()))
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from e
+    try:
+        return config_from_dict(data, saved=True)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e
 
 
-def add_config_arguments(parser, default_preset: str | None = None) -> None:
-    """--preset NAME and trailing key=value overrides, shared by every stage command."""
-    parser.add_argument("--preset", default=default_preset,
-                        help=f"a preset name ({', '.join(list_presets())}) or a .toml path")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides, e.g. lr=1e-3 model.n_layer=4")
+SECTIONS: dict[str, type] = {k: v for k, v in typing.get_type_hints(Config).items()
+                             if dataclasses.is_dataclass(v)}
+TRAIN_SECTIONS = ("pretrain", "sft", "distill")
+
+
+
+# the argparse side (--preset, key=value, stage flags as overrides) lives in configargs.py
+def add_config_arguments(parser, default_preset: str | None = None, section: str | None = None,
+                         flags: dict[str, str] | None = None) -> None:
+    from codeling import configargs
+
+    configargs.add_config_arguments(parser, default_preset, section, flags)
 
 
 def config_from_args(args, section: str | None = None) -> Config:
-    return load_config(getattr(args, "preset", None), getattr(args, "overrides", ()) or (),
-                       section=section)
+    from codeling import configargs
+
+    return configargs.config_from_args(args, section)

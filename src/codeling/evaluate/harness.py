@@ -117,18 +117,20 @@ def add_arguments(p) -> None:
                       help="evaluate the canonical solutions (a sanity check of the benchmark)")
     p.add_argument("--out", required=True, help="output folder for results.jsonl, summary.json")
     p.add_argument("--resume", action="store_true", help="continue an interrupted evaluation")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per sample")
-    p.add_argument("--memory-mb", type=int, default=None,
-                   help="address-space limit per sample (default: the benchmark's, else 1024)")
-    p.add_argument("--workers", type=int, default=0, help="0: one per core")
+    from codeling.config import add_config_arguments
+
+    # each flag is a spelling of an [eval] override (`--timeout 10` is `eval.timeout=10`);
+    # 0 keeps the benchmark's own limit
+    add_config_arguments(p, section="eval", flags={
+        "--timeout": "timeout", "--memory-mb": "memory_mb", "--workers": "workers"})
     p.add_argument("--k", default=None, help="comma-separated k for pass@k (default: all k≤n)")
     p.add_argument("--data-dir", default=None, help="folder holding benchmark files")
     p.add_argument("--isolation", default="auto", choices=["auto", "namespaces", "rlimits"])
     p.add_argument("--quiet", action="store_true")
 
 
-def load_problems(args) -> tuple[list[Task], Limits, str]:
-    """The problems, the benchmark's own limits (timeout, memory) unless overridden, a name."""
+def load_problems(args, e) -> tuple[list[Task], Limits, str]:
+    """The problems, the benchmark's own limits unless eval.timeout / eval.memory_mb, a name."""
     if args.problems:
         tasks, timeout, memory, name = read_tasks(args.problems), 5.0, 1024, Path(args.problems).name
     else:
@@ -137,15 +139,18 @@ def load_problems(args) -> tuple[list[Task], Limits, str]:
         bench = spec(args.benchmark)
         tasks = load_benchmark(args.benchmark, data_dir=args.data_dir)
         timeout, memory, name = bench.timeout, bench.memory_mb, args.benchmark
-    return tasks, Limits(timeout=args.timeout or timeout, memory_mb=args.memory_mb or memory), name
+    return tasks, Limits(timeout=e.timeout or timeout, memory_mb=e.memory_mb or memory), name
 
 
 def main(args) -> int:
-    problems, limits, name = load_problems(args)
+    from codeling.config import config_from_args
+
+    e = config_from_args(args, section="eval").eval
+    problems, limits, name = load_problems(args, e)
     by_id = {t.task_id: t for t in problems}
     samples = reference_samples(problems) if args.reference else read_samples(args.samples, by_id)
     ks = [int(k) for k in args.k.split(",")] if args.k else None
-    summary = evaluate_samples(problems, samples, args.out, limits=limits, workers=args.workers,
+    summary = evaluate_samples(problems, samples, args.out, limits=limits, workers=e.workers,
                                resume=args.resume, ks=ks, isolation=args.isolation,
                                progress=not args.quiet,
                                meta={"benchmark": name, "reference": bool(args.reference)})

@@ -160,7 +160,7 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
                 categories: Sequence[str] | None = None, max_solution_lines: int = 20,
                 val_fraction: float = 0.05, allow_contamination: bool = False,
                 eval_sets: Sequence[str] | None = None, data_dir: str | None = None,
-                workers: int = 0, progress: bool = True) -> dict:
+                workers: int = 0, progress: bool = True, timeout: float = 5.0) -> dict:
     """Build DIR/train.jsonl, DIR/val.jsonl and DIR/report.json; returns the report."""
     from codeling.tasks.decontam import EVAL_SETS, Decontaminator, load_eval_sets
 
@@ -169,7 +169,7 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
     tasks, n_dup = dedupe(tasks)
     if n_dup:
         dropped["duplicate"] += n_dup
-    tasks, why = validate(tasks, workers=workers, progress=progress)
+    tasks, why = validate(tasks, workers=workers, timeout=timeout, progress=progress)
     dropped += why
     deco = Decontaminator(load_eval_sets(eval_sets or EVAL_SETS, data_dir))
     clean, hits = deco.split(tasks)
@@ -202,36 +202,34 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
 
 
 def add_arguments(p) -> None:
+    from codeling.config import add_config_arguments
+
     p.add_argument("--out", required=True, help="output folder: train.jsonl, val.jsonl, report")
-    p.add_argument("--sources", default="mbpp,synthetic",
-                   help="comma-separated: mbpp, synthetic, or task JSONL paths")
-    p.add_argument("--n", type=int, default=1000,
-                   help="synthetic tasks to generate (MBPP adds its ~370 simple train/val tasks)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--levels", default="1,2,3")
-    p.add_argument("--categories", default=None, help="comma-separated synthetic categories")
-    p.add_argument("--max-solution-lines", type=int, default=20)
-    p.add_argument("--val-fraction", type=float, default=0.05)
-    p.add_argument("--allow-contamination", action="store_true",
-                   help="keep tasks that overlap an evaluation set (with a warning)")
+    # each flag is a spelling of a [tasks] override (`--n 50` is `tasks.n=50`)
+    add_config_arguments(p, section="tasks", flags={
+        "--sources": "sources", "--n": "n", "--seed": "seed", "--levels": "levels",
+        "--categories": "categories", "--max-solution-lines": "mbpp_max_lines",
+        "--val-fraction": "val_fraction", "--allow-contamination": "allow_contamination",
+        "--timeout": "timeout", "--workers": "workers"})
     p.add_argument("--data-dir", default=None, help="folder holding MBPP / plus files")
-    p.add_argument("--workers", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
 
 
 def main(args) -> int:
-    levels = [int(x) for x in args.levels.split(",")]
-    cats = args.categories.split(",") if args.categories else None
-    if cats:
+    from codeling.config import config_from_args
+
+    t = config_from_args(args, section="tasks").tasks
+    if t.categories:
         from codeling.tasks.synthetic import CATEGORIES
 
-        bad = [c for c in cats if c not in CATEGORIES]
+        bad = [c for c in t.categories if c not in CATEGORIES]
         if bad:
             raise ConfigError(f"unknown categor{'y' if len(bad) == 1 else 'ies'} {bad}; "
                              f"valid: {', '.join(CATEGORIES)}")
-    report = build_tasks(args.out, args.sources.split(","), args.n, args.seed, levels, cats,
-                         args.max_solution_lines, args.val_fraction, args.allow_contamination,
-                         data_dir=args.data_dir, workers=args.workers, progress=not args.quiet)
+    report = build_tasks(args.out, t.sources, t.n, t.seed, t.levels, t.categories or None,
+                         t.mbpp_max_lines, t.val_fraction, t.allow_contamination,
+                         data_dir=args.data_dir, workers=t.workers, timeout=t.timeout,
+                         progress=not args.quiet)
     print(f"train {report['n_train']}  val {report['n_val']}  dropped {report['dropped']}  "
           f"contamination hits {report['contamination']['hits']}  → {args.out}")
     return 0
