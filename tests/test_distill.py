@@ -15,13 +15,8 @@ import torch
 
 from codeling.cli import main as cli_main
 from codeling.config import ConfigError
-from codeling.distill import (
-    _judge,
-    check_same_tokenizer,
-    generate,
-    request_plan,
-    validation_reasons,
-)
+from codeling.distill.generate import _judge, generate, request_plan, validation_reasons
+from codeling.distill.train import check_same_tokenizer
 from codeling.io import read_jsonl
 from codeling.objectives import KDObjective, forward_logits
 from codeling.serve import make_server

@@ -75,12 +75,10 @@ def _tokenize_split(src: Path, dst: Path, tokenizer, chunk: int = 256) -> int:
     return n
 
 
-def build_shards(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> dict:
-    """Tokenize corpus train/val into out_dir/{train,val}.bin unless up to date; returns meta."""
-    corpus, out = Path(corpus_dir), Path(out_dir)
-    if tokenizer.vocab_size > np.iinfo(SHARD_DTYPE).max + 1:
-        raise ValueError(f"vocabulary of {tokenizer.vocab_size} does not fit uint16 shards")
-    sources = {s: corpus / f"{s}.jsonl" for s in ("train", "val")}
+def _current_meta(sources: dict[str, Path], tokenizer, out: Path) -> tuple[dict, dict | None]:
+    """(the meta shards of these sources would have, out's meta when its shards are that)."""
+    import json
+
     for path in sources.values():
         if not path.exists():
             raise DataError(path, "file not found (expected a `codeling corpus` output folder)")
@@ -88,12 +86,29 @@ def build_shards(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> dict
             "sources": {s: _fingerprint_file(p) for s, p in sources.items()}}
     meta_path = out / "meta.json"
     if meta_path.exists():
-        import json
-
         meta = json.loads(meta_path.read_text())
         if {k: meta.get(k) for k in want} == want and all(
                 (out / f"{s}.bin").exists() for s in sources):
-            return meta
+            return want, meta
+    return want, None
+
+
+def shards_current(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> bool:
+    """Whether out_dir holds up-to-date shards of the corpus for this tokenizer (no writes)."""
+    sources = {s: Path(corpus_dir) / f"{s}.jsonl" for s in ("train", "val")}
+    return _current_meta(sources, tokenizer, Path(out_dir))[1] is not None
+
+
+def build_shards(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> dict:
+    """Tokenize corpus train/val into out_dir/{train,val}.bin unless up to date; returns meta."""
+    corpus, out = Path(corpus_dir), Path(out_dir)
+    if tokenizer.vocab_size > np.iinfo(SHARD_DTYPE).max + 1:
+        raise ValueError(f"vocabulary of {tokenizer.vocab_size} does not fit uint16 shards")
+    sources = {s: corpus / f"{s}.jsonl" for s in ("train", "val")}
+    want, meta = _current_meta(sources, tokenizer, out)
+    if meta is not None:
+        return meta
+    meta_path = out / "meta.json"
     out.mkdir(parents=True, exist_ok=True)
     meta_path.unlink(missing_ok=True)  # the shards are stale until the new meta lands
     tokens = {s: _tokenize_split(p, out / f"{s}.bin", tokenizer) for s, p in sources.items()}
@@ -182,3 +197,39 @@ def corpus_batches(corpus: str | Path, tokenizer, shards: str | Path, cfg, rank:
     val = EvalWindows(open_shard(shards / "val.bin", need), cfg.batch_size, cfg.seq_len,
                       cfg.eval_batches, rank, world)
     return train, val, meta
+
+
+class MixedBatches:
+    """Interleaves two batch sources: a share `ratio` of the batches come from `other`.
+
+    SFT keeps some pretraining text this way: task batches keep their prompt masking, corpus
+    windows carry labels on every token (the plain LM loss), and the one objective takes the
+    mean over each batch's labels either way. The schedule is deterministic, batch i is from
+    `other` when floor((i+1)·ratio) > floor(i·ratio), so every prefix of training holds the
+    share to within one batch, every DDP rank makes the same choice, and resume needs only i.
+    Curriculum phases go to `main`."""
+
+    def __init__(self, main, other, ratio: float):
+        if not 0.0 <= ratio < 1.0:
+            raise ValueError(f"mixing ratio must be in [0, 1), got {ratio}")
+        self.main, self.other, self.ratio, self.i = main, other, ratio, 0
+
+    def is_other(self, i: int) -> bool:
+        return int((i + 1) * self.ratio) > int(i * self.ratio)
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        src = self.other if self.is_other(self.i) else self.main
+        self.i += 1
+        return src.next_batch()
+
+    def set_phase(self, phase: int) -> None:
+        if hasattr(self.main, "set_phase"):
+            self.main.set_phase(phase)
+
+    def state_dict(self) -> dict:
+        return {"i": self.i, "main": self.main.state_dict(), "other": self.other.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.i = state["i"]
+        self.main.load_state_dict(state["main"])
+        self.other.load_state_dict(state["other"])

@@ -34,6 +34,16 @@ def apply_lora(model: nn.Module, cfg: LoraSection, base_path: str | Path | None 
     return get_peft_model(model, config)
 
 
+def prepare(model: nn.Module, cfg: LoraSection, base_path: str | Path, tokenizer=None):
+    """(PeftModel, save_fn, load_fn) for the training loop: checkpoints are adapter dirs."""
+    peft_model = apply_lora(model, cfg, base_path=base_path)
+
+    def save_fn(m: nn.Module, d: Path) -> None:
+        save_adapter(getattr(m, "module", m), d, tokenizer)  # the PeftModel inside DDP
+
+    return peft_model, save_fn, load_adapter_weights
+
+
 def trainable_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

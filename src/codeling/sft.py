@@ -16,6 +16,10 @@
 - LoRA checkpoints are peft adapter dirs (plus the tokenizer); `sft.merge=true` also writes
   `RUN_DIR/merged`, a plain HF checkpoint. Resume (`--resume`) is exact on CPU in both modes.
 - `sft.curriculum = [{levels=[1], steps=N}, ...]` phases the task pool by level.
+- `sft.mix_pretrain = r` makes a share r of the batches pretraining windows (plain LM loss, from
+  `--corpus` or the corpus --init was pretrained on), so tuning keeps some of pretraining's text.
+- `--tasks FILE` trains on one JSONL file: codeling task records, or the plan's records
+  `{"id", "prompt", "solution", tests}` (a record without tests is refused).
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from pathlib import Path
 
 import torch
 
-from codeling.config import ConfigError, add_config_arguments, config_from_args, load_config
-from codeling.io import atomic_write_json
+from codeling.config import ConfigError, add_config_arguments
 from codeling.objectives import IGNORE
+from codeling.stage import open_stage, run_main
 from codeling.tasks.schema import Task, read_tasks
 
 
@@ -139,17 +143,50 @@ class TaskValBatches:
         return self.n
 
 
-def load_examples(path: Path, tokenizer, seq_len: int) -> tuple[list, list[int], int]:
-    tasks = read_tasks(path)
+def load_examples(tasks: list[Task], tokenizer, seq_len: int) -> tuple[list, list[int], int]:
+    """(examples, their levels, how many were too long for seq_len and dropped)."""
     kept = [(encode_example(tokenizer, t, seq_len + 1), t.level) for t in tasks]
     good = [(e, lv) for e, lv in kept if e is not None]
     return [e for e, _ in good], [lv for _, lv in good], len(tasks) - len(good)
 
 
+def read_task_source(path: Path) -> tuple[list[Task], list[Task]]:
+    """(train, val) tasks: a `codeling tasks` folder, or one JSONL file (train only) of task
+    records or of the plan's `{"id", "prompt", "solution", tests}` records."""
+    if path.is_dir():
+        val = path / "val.jsonl"
+        return read_tasks(path / "train.jsonl"), read_tasks(val) if val.exists() else []
+    return read_task_file(path), []
+
+
+def read_task_file(path: Path) -> list[Task]:
+    return read_tasks(path)
+
+
+def task_data(path: Path, tokenizer, tc, rank: int = 0, world: int = 1
+              ) -> tuple[TaskBatches, TaskValBatches | None, dict]:
+    """Prompt-masked train batches (phased by `tc.curriculum`), val batches and the counts
+    run.json records: the task data sft and distill train on."""
+    train_tasks, val_tasks = read_task_source(path)
+    train_ex, levels, too_long = load_examples(train_tasks, tokenizer, tc.seq_len)
+    if not train_ex:
+        raise ConfigError(f"{path}: no training task fits seq_len={tc.seq_len}")
+    val_ex = load_examples(val_tasks, tokenizer, tc.seq_len)[0]
+    train = TaskBatches(train_ex, levels, tc.batch_size, tokenizer.pad_id, tc.seed,
+                        tc.curriculum, rank, world)
+    val = TaskValBatches(val_ex, tc.batch_size, tokenizer.pad_id, tc.eval_batches) \
+        if val_ex else None
+    return train, val, {"n_train": len(train_ex), "n_val": len(val_ex),
+                        "dropped_too_long": too_long}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
     p.add_argument("--init", help="the checkpoint to tune (HF-format dir, e.g. a pretrain final)")
-    p.add_argument("--tasks", help="a `codeling tasks` folder (train.jsonl, val.jsonl)")
+    p.add_argument("--tasks", help="a `codeling tasks` folder (train.jsonl, val.jsonl, dev.jsonl)"
+                                   " or one task JSONL file (also the plan's id/prompt/solution)")
+    p.add_argument("--corpus", help="pretraining text for sft.mix_pretrain (default: the corpus "
+                                    "of the --init checkpoint's pretraining run)")
     p.add_argument("--run-dir", required=True)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--lora", action="store_const", const="lora", dest="mode")
@@ -158,25 +195,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def resolve(args: argparse.Namespace):
-    run_dir = Path(args.run_dir)
-    recorded = {}
-    if args.resume and (run_dir / "run.json").exists():
-        recorded = json.loads((run_dir / "run.json").read_text())
-    saved = run_dir / "config.toml"
-    if args.resume and not args.preset and saved.exists():
-        # resume keeps the run's own config; overrides given now apply on top of it
-        cfg = load_config(str(saved), args.overrides or (), section="sft")
-    else:
-        cfg = config_from_args(args, section="sft")
-    if args.mode:
-        cfg.sft.mode = args.mode
-    if cfg.sft.mode not in ("lora", "full"):
-        raise ConfigError(f"sft.mode must be lora or full, not {cfg.sft.mode!r}")
-    init, tasks = args.init or recorded.get("init"), args.tasks or recorded.get("tasks")
-    if not init or not tasks:
-        raise ConfigError("--init and --tasks are required for a new run")
-    return cfg, Path(init), Path(tasks), run_dir
+def mixed_in_pretraining(stage, tokenizer, train_data):
+    """`sft.mix_pretrain` of the batches become corpus windows (plain LM loss); 0 leaves the
+    task batches as they are. The corpus defaults to the one --init was pretrained on."""
+    from codeling import data
+
+    tc = stage.tc
+    if not tc.mix_pretrain:
+        return train_data
+    corpus, shards = stage.path("corpus"), stage.run_dir / "shards"
+    init_run = stage.path("init").parent.parent / "run.json"
+    if corpus is None and init_run.exists():
+        rec = json.loads(init_run.read_text())
+        corpus = Path(rec["corpus"]) if rec.get("corpus") else None
+        if corpus and rec.get("shards") and data.shards_current(corpus, tokenizer, rec["shards"]):
+            shards = Path(rec["shards"])  # the pretraining run's shards: no second tokenization
+    if corpus is None:
+        raise ConfigError(f"sft.mix_pretrain={tc.mix_pretrain} needs pretraining text: pass "
+                          f"--corpus (no run.json with a corpus beside {stage.path('init')})")
+    stage.inputs["corpus"] = str(corpus.resolve())
+    windows = data.corpus_batches(corpus, tokenizer, shards, tc, stage.rank, stage.world)[0]
+    return data.MixedBatches(train_data, windows, tc.mix_pretrain)
 
 
 def run_sft(args: argparse.Namespace) -> int:
@@ -184,72 +223,48 @@ def run_sft(args: argparse.Namespace) -> int:
     from codeling import lora
     from codeling.objectives import LMObjective
     from codeling.tokenizer import load_tokenizer
-    from codeling.train import init_distributed, seed_everything, train
 
-    cfg, init, tasks_dir, run_dir = resolve(args)
-    tc = cfg.sft
+    stage = open_stage(args, "sft", {"init": True, "tasks": True, "corpus": True},
+                       fixed=("lora", "sft.mode", "sft.mix_pretrain"),
+                       overrides=[f"sft.mode={args.mode}"] if args.mode else [])
+    stage.need("init", "tasks")
+    tc, init, tasks = stage.tc, stage.path("init"), stage.path("tasks")
+    if tc.mode not in ("lora", "full"):
+        raise ConfigError(f"sft.mode must be lora or full, not {tc.mode!r}")
+    if not 0.0 <= tc.mix_pretrain < 1.0:
+        raise ConfigError(f"sft.mix_pretrain must be in [0, 1), not {tc.mix_pretrain}")
     tokenizer = load_tokenizer(init)
-    model_cfg = ckpt.read_model_config(init)
-    if tc.seq_len > model_cfg.max_seq_len:
+    stage.adopt_model(ckpt.read_model_config(init), init)
+    if tc.seq_len > stage.cfg.model.max_seq_len:
         raise ConfigError(f"sft.seq_len={tc.seq_len} exceeds the model's max_seq_len "
-                          f"{model_cfg.max_seq_len}")
-    cfg.model = model_cfg
-    rank, world = init_distributed()
-    train_ex, levels, too_long = load_examples(tasks_dir / "train.jsonl", tokenizer, tc.seq_len)
-    val_path = tasks_dir / "val.jsonl"
-    val_ex = load_examples(val_path, tokenizer, tc.seq_len)[0] if val_path.exists() else []
-    if not train_ex:
-        raise ConfigError(f"{tasks_dir / 'train.jsonl'}: no task fits sft.seq_len={tc.seq_len}")
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    seed_everything(tc.seed)
-    model = ckpt.load_model(init)
-    save_fn = load_fn = None
+                          f"{stage.cfg.model.max_seq_len}")
+    stage.begin()
+    model, save_fn, load_fn = ckpt.load_model(init), None, None
     if tc.mode == "lora":
-        model = lora.apply_lora(model, cfg.lora, base_path=init)
-
-        def save_fn(m, d):
-            lora.save_adapter(lora_model(m), d, tokenizer)
-
-        load_fn = lora.load_adapter_weights
+        model, save_fn, load_fn = lora.prepare(model, stage.cfg.lora, init, tokenizer)
+    train_data, val_data, counts = task_data(tasks, tokenizer, tc, stage.rank, stage.world)
+    train_data = mixed_in_pretraining(stage, tokenizer, train_data)
     trainable, total = lora.trainable_parameters(model)
     from codeling.evaluate.live import mini_evaluator
 
-    evaluator = mini_evaluator(tokenizer, tc, run_dir, rank)
-    if rank == 0:
+    evaluator = mini_evaluator(tokenizer, tc, stage.run_dir, stage.rank)
+    if stage.rank == 0:
         print(f"sft ({tc.mode}): {trainable:,} trainable of {total:,} parameters; "
-              f"{len(train_ex)} train / {len(val_ex)} val tasks ({too_long} too long, dropped)")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run_dir / "run.json", {
-            "stage": "sft", "mode": tc.mode, "init": str(init.resolve()),
-            "tasks": str(tasks_dir.resolve()), "params": total, "trainable_params": trainable,
-            "n_train": len(train_ex), "n_val": len(val_ex), "dropped_too_long": too_long})
-    train_data = TaskBatches(train_ex, levels, tc.batch_size, tokenizer.pad_id, tc.seed,
-                             tc.curriculum, rank, world)
-    val_data = TaskValBatches(val_ex, tc.batch_size, tokenizer.pad_id, tc.eval_batches) \
-        if val_ex else None
-    result = train(model, LMObjective(), train_data, tc, run_dir, val_data=val_data,
-                   evaluator=evaluator, save_fn=save_fn, load_fn=load_fn, resume=args.resume,
-                   tokenizer=tokenizer, config=cfg, progress=not args.no_progress)
-    if rank == 0 and tc.mode == "lora" and tc.merge and result.final_dir is not None:
-        best = run_dir / "checkpoints" / "best"
-        lora.merge_adapter(best if best.exists() else result.final_dir, run_dir / "merged")
-    if rank == 0:
+              f"{counts['n_train']} train / {counts['n_val']} val tasks "
+              f"({counts['dropped_too_long']} too long, dropped)"
+              + (f"; {tc.mix_pretrain:.0%} of batches pretraining text" if tc.mix_pretrain
+                 else ""))
+    stage.record(mode=tc.mode, params=total, trainable_params=trainable, **counts)
+    result = stage.train(model, LMObjective(), train_data, val_data=val_data,
+                         evaluator=evaluator, save_fn=save_fn, load_fn=load_fn,
+                         tokenizer=tokenizer)
+    if stage.rank == 0 and tc.mode == "lora" and tc.merge and result.final_dir is not None:
+        best = stage.run_dir / "checkpoints" / "best"
+        lora.merge_adapter(best if best.exists() else result.final_dir, stage.run_dir / "merged")
+    if stage.rank == 0:
         print(f"done: step {result.step} ({result.stopped}); best {result.best}")
     return 0
 
 
-def lora_model(model):
-    """The PeftModel inside a DDP wrapper."""
-    return getattr(model, "module", model)
-
-
 def main(args: argparse.Namespace) -> int:
-    from codeling.checkpoint import CheckpointError
-    from codeling.train import TrainingError
-
-    try:
-        return run_sft(args)
-    except (CheckpointError, TrainingError) as e:
-        print(f"codeling sft: error: {e}", file=__import__("sys").stderr)
-        return 1
+    return run_main("sft", run_sft, args)
