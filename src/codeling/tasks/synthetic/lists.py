@@ -30,8 +30,8 @@ def _pred_edges(p: str, alone: bool = False):
 
 
 for p, (cond, adj, tag, consts) in PREDICATES.items():
-    family(f"filter_{p}", L, 1, names=[f"filter_{tag}", f"keep_{tag}", f"only_{tag}",
-                                       f"get_{tag}", f"select_{tag}"],
+    family(f"keep_only_{p}", L, 1, names=[f"keep_{tag}", f"only_{tag}", f"pick_{tag}",
+                                         f"{tag}_values", f"select_{tag}"],
            args="nums", ret="List[int]", consts=consts, edges=_pred_edges(p),
            docs=[f"Return a list of the numbers in $nums that are {adj}.",
                  f"Keep only the elements of $nums that are {adj}, in their original order.",
@@ -41,7 +41,7 @@ for p, (cond, adj, tag, consts) in PREDICATES.items():
                  f"$res = []\nfor $v in $nums:\n    if {cond}:\n        $res.append($v)\nreturn $res",
                  f"return list(filter(lambda $v: {cond}, $nums))"])
     family(f"count_{p}", L, 1, names=[f"count_{tag}", f"num_{tag}", f"how_many_{tag}",
-                                      f"{tag}_count", f"tally_{tag}"],
+                                      f"n_{tag}", f"tally_{tag}"],
            args="nums", ret="int", consts=consts, edges=_pred_edges(p),
            docs=[f"Return how many numbers in $nums are {adj}.",
                  f"Count the elements of $nums that are {adj}.",
@@ -66,12 +66,11 @@ for p, (cond, adj, tag, consts) in PREDICATES.items():
            sols=[f"for $v in $nums:\n    if {cond}:\n        return $v\nreturn None",
                  f"return next(($v for $v in $nums if {cond}), None)"])
 
-family("sum_list", L, 1, names="sum_list total list_sum add_all sum_of_elements sum_values",
+family("list_total", L, 1, names="total list_sum add_all sum_of_elements sum_values",
        args="nums", ret="int",
        docs=["Return the sum of all numbers in $nums.", "Compute the total of the integers in $nums.",
              "Add up every element of $nums and return the result.",
              "Given a list of integers, return their sum."],
-       notes=["An empty list sums to 0."],
        sols=["return sum($nums)", "$acc = 0\nfor $v in $nums:\n    $acc += $v\nreturn $acc"])
 family("product_list", L, 1, names="product multiply_all list_product product_of_elements prod",
        args="nums:List[int]:ints", ret="int", gen=lambda r: ([r.randint(-5, 9) for _ in range(r.randint(2, 6))],),
@@ -91,7 +90,7 @@ family("average", L, 1, names="average mean avg list_average mean_value",
              "Given a non-empty list of integers, return their mean as a float."],
        sols=["return sum($nums) / len($nums)",
              "$acc = 0\nfor $v in $nums:\n    $acc += $v\nreturn $acc / len($nums)"])
-family("max_list", L, 1, names="max_value largest biggest find_max max_element maximum_of",
+family("max_list", L, 1, names="largest biggest maximum_of",
        args="nums", ret="int", nonempty=True,
        docs=["Return the largest number in $nums.", "Find the maximum element of the non-empty list $nums.",
              "Given a non-empty list of integers, return the biggest one."],
@@ -153,7 +152,7 @@ family("negate_all", L, 1, names="negate_all negated flip_signs negate_each",
        docs=["Return a list with the sign of every number in $nums flipped.",
              "Negate each element of $nums."],
        sols=["return [-$v for $v in $nums]", "return [0 - $v for $v in $nums]"])
-family("dedup", L, 2, names="dedup unique remove_duplicates distinct uniq",
+family("dedup", L, 2, names="dedup distinct uniq",
        args="nums", ret="List[int]",
        gen=lambda r: ([r.randint(0, 6) for _ in range(r.randint(3, 9))],),
        docs=["Return the elements of $nums without duplicates, keeping the first occurrence of each.",
@@ -162,14 +161,14 @@ family("dedup", L, 2, names="dedup unique remove_duplicates distinct uniq",
              "appearance."],
        sols=["seen = set()\n$res = []\nfor $v in $nums:\n    if $v not in seen:\n        seen.add($v)\n"
              "        $res.append($v)\nreturn $res", "return list(dict.fromkeys($nums))"])
-family("reverse_list", L, 1, names="reverse_list reversed_list backwards flip_list invert_order",
+family("reversed_order", L, 1, names="reversed_list backwards flip_list invert_order",
        args="nums", ret="List[int]", edges=[([],), ([1],), ([2, 2, 3],)],
        docs=["Return the elements of $nums in reverse order.",
              "Reverse $nums and return the result as a new list.",
              "Given a list, return a copy of it read from the end to the start."],
        sols=["return $nums[::-1]", "return list(reversed($nums))",
              "$res = []\nfor $v in $nums:\n    $res.insert(0, $v)\nreturn $res"])
-family("index_of", L, 2, names="index_of find_index position_of locate search",
+family("index_of", L, 2, names="index_of find_index position_of locate",
        args="nums n", ret="int",
        gen=lambda r: (lambda xs: (xs, r.choice([*xs, 99])))([r.randint(0, 20) for _ in range(r.randint(2, 7))]),
        edges=[([], 3), ([3], 3), ([1, 5, 5], 5)],

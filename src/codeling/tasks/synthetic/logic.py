@@ -50,7 +50,7 @@ family("triangle_kind", C, 2, names="triangle_type classify_triangle triangle_ki
              "    return 'isosceles'\nreturn 'scalene'",
              "x, y, z = sorted([$a, $b, $c])\nif x + y <= z:\n    return 'invalid'\n"
              "distinct = len({x, y, z})\nreturn {1: 'equilateral', 2: 'isosceles', 3: 'scalene'}[distinct]"])
-family("fizzbuzz_one", C, 2, names="fizzbuzz fizz_buzz fizzbuzz_word",
+family("fizzbuzz_one", C, 2, names="fizzbuzz fizzbuzz_word fizzbuzz_label",
        args="n:int:posint", ret="str", gen=lambda r: (r.choice([15, 30, 45, r.randint(1, 100), 3 * r.randint(1, 20), 5 * r.randint(1, 20)]),),
        edges=[(1,), (15,), (3,), (5,)],
        docs=["Return 'FizzBuzz' if $n is divisible by 15, 'Fizz' if only by 3, 'Buzz' if only by 5, "
@@ -88,7 +88,7 @@ family("ticket_price", C, 2, names="ticket_price price_for_age admission_fee",
        docs=["Return the ticket price for someone aged $n: free under 3, half of $k (rounded down) "
              "from 3 to 12, $k from 13 to 64, and $k minus 2 from 65 up."],
        sols=["if $n < 3:\n    return 0\nif $n <= 12:\n    return $k // 2\nif $n < 65:\n    return $k\nreturn $k - 2"])
-family("compare", C, 1, names="compare cmp three_way order_of",
+family("three_way_compare", C, 1, names="cmp three_way order_of",
        args="a b", ret="int", edges=[(0, 0), (-1, 1), (5, -5)],
        docs=["Return -1 if $a < $b, 1 if $a > $b and 0 if they are equal.",
              "Compare $a with $b, giving -1, 0 or 1."],

@@ -23,7 +23,7 @@ family("count_down_list", P, 1, names="countdown_list count_down_from descending
        docs=["Return the list $n, $n - 1, ..., 0.", "Count down from $n to zero and collect the numbers."],
        sols=["return list(range($n, -1, -1))",
              "$res = []\nwhile $n >= 0:\n    $res.append($n)\n    $n -= 1\nreturn $res"])
-family("sum_range", P, 1, names="sum_range sum_between range_total",
+family("range_sum", P, 1, names="sum_between range_total total_in_range",
        args="lo hi", ret="int", gen=lambda r: (lambda a: (a, a + r.randint(0, 20)))(r.randint(-10, 20)),
        edges=[(3, 3), (5, 2), (-2, 2)],
        docs=["Return the sum of all integers from $lo to $hi inclusive (0 if $lo > $hi).",
@@ -127,7 +127,7 @@ family("multiplication_grid", P, 3, names="multiplication_grid times_grid produc
        sols=["return [[i * j for j in range(1, $n + 1)] for i in range(1, $n + 1)]",
              "grid = []\nfor i in range(1, $n + 1):\n    $row = []\n    for j in range(1, $n + 1):\n"
              "        $row.append(i * j)\n    grid.append($row)\nreturn grid"])
-family("digits_list", P, 2, names="digits digit_list split_digits to_digits",
+family("digits_list", P, 2, names="digit_list split_digits to_digits",
        args="n:int:big", ret="List[int]",
        docs=["Return the decimal digits of the non-negative integer $n, most significant first."],
        sols=["return [int(d) for d in str($n)]",

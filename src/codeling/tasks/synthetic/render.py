@@ -12,6 +12,7 @@ import textwrap
 from string import Template
 from typing import Any
 
+from codeling.tasks.synthetic import names as vocab
 from codeling.tasks.synthetic.core import (
     LOCALS,
     NAMES,
@@ -24,27 +25,20 @@ from codeling.tasks.synthetic.core import (
 HINT_STYLES = ("typing", "builtin", "none")
 TYPING_NAMES = ("List", "Dict", "Tuple", "Set", "Optional")
 _PLACEHOLDER = re.compile(r"\$(\w+)")
-_TYPE_WORDS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "a boolean",
-               "List[int]": "a list of integers", "List[str]": "a list of strings",
-               "List[float]": "a list of numbers", "List[List[int]]": "a list of rows",
-               "Dict[str, int]": "a dictionary from strings to integers"}
 
 
 def pick_names(fam: Family, sol: str, consts: dict[str, Any], r: random.Random) -> dict[str, str]:
-    """Choose the function name, argument names and local names, all distinct and never
-    clashing with identifiers the templates use literally."""
-    taken = literal_names(sol) | {"self"}
-    mapping: dict[str, str] = {}
-    fn = r.choice([n for n in fam.names if n not in taken] or fam.names)
-    mapping["fn"] = fn
-    taken.add(fn)
+    """Choose the function name, argument names and local names (vocab: names.py), all distinct and
+    never clashing with identifiers the templates or the setup use literally."""
+    taken = literal_names(sol, fam.setup) | {"self"}
+    mapping: dict[str, str] = {"fn": vocab.fn_name(fam.names, taken, r)}
+    taken.add(mapping["fn"])
     for a in fam.args:
-        choices = [n for n in NAMES[a.role] if n not in taken]
-        mapping[a.role] = r.choice(choices)
+        mapping[a.role] = vocab.arg_name(a.role, NAMES[a.role], taken, r)
         taken.add(mapping[a.role])
     for key in dict.fromkeys(_PLACEHOLDER.findall(sol)):
         if key in LOCALS and key not in mapping:
-            mapping[key] = r.choice([n for n in LOCALS[key] if n not in taken])
+            mapping[key] = vocab.local_name(key, LOCALS[key], taken, r)
             taken.add(mapping[key])
     for key, value in consts.items():
         mapping[key] = repr(value)
@@ -58,70 +52,27 @@ def render_type(t: str, style: str) -> str:
     return t
 
 
-def signature(fam: Family, names: dict[str, str], style: str) -> str:
+def signature_text(fn: str, params: list[tuple[str, str]], ret: str, style: str) -> str:
     if style == "none":
-        params = ", ".join(names[a.role] for a in fam.args)
-        return f"def {names['fn']}({params}):"
-    params = ", ".join(f"{names[a.role]}: {render_type(a.type, style)}" for a in fam.args)
-    return f"def {names['fn']}({params}) -> {render_type(fam.ret, style)}:"
+        return f"def {fn}({', '.join(n for n, _ in params)}):"
+    typed = ", ".join(f"{n}: {render_type(t, style)}" for n, t in params)
+    return f"def {fn}({typed}) -> {render_type(ret, style)}:"
 
 
-def typing_imports(fam: Family, style: str) -> str:
+def signature(fam: Family, names: dict[str, str], style: str) -> str:
+    return signature_text(names["fn"], [(names[a.role], a.type) for a in fam.args], fam.ret, style)
+
+
+def typing_line(types: list[str], style: str) -> str:
+    """`from typing import ...` for the typing-style hints these types need, else ""."""
     if style != "typing":
         return ""
-    text = " ".join([fam.ret, *(a.type for a in fam.args)])
-    used = [n for n in TYPING_NAMES if re.search(rf"\b{n}\[", text)]
+    used = [n for n in TYPING_NAMES if re.search(rf"\b{n}\[", " ".join(types))]
     return f"from typing import {', '.join(used)}\n" if used else ""
 
 
 def call(fn: str, args: tuple) -> str:
     return f"{fn}({', '.join(map(repr, args))})"
-
-
-def _example_lines(fn: str, examples: list[tuple[tuple, Any]], style: str) -> list[str]:
-    if style == "doctest":
-        return [line for a, out in examples for line in (f">>> {call(fn, a)}", repr(out))]
-    if style == "equals":
-        return [f"{call(fn, a)} == {out!r}" for a, out in examples]
-    if style == "arrow":
-        return [f"{call(fn, a)} -> {out!r}" for a, out in examples]
-    return [f"{call(fn, a)} returns {out!r}" for a, out in examples]  # "returns"
-
-
-EXAMPLE_STYLES = ("doctest", "equals", "arrow", "returns")
-EXAMPLE_HEADERS = ("", "For example:", "Example:", "Examples:", "e.g.")
-
-
-def docstring(desc: str, fn: str, examples: list[tuple[tuple, Any]], fam: Family,
-              names: dict[str, str], style: str, r: random.Random) -> str:
-    """The docstring block, indented 4 spaces and ending with a newline."""
-    ind = "    "
-    width = r.choice((72, 80, 88))
-    body = textwrap.wrap(desc, width - 4) or [desc]
-    if not examples and len(body) == 1 and len(desc) < 70 and r.random() < 0.4:
-        return f'{ind}"""{desc}"""\n'
-    lines = list(body)
-    if style == "google":
-        lines.append("")
-        lines.append("Args:")
-        lines += [f"    {names[a.role]}: {_TYPE_WORDS.get(a.type, 'the input')}." for a in fam.args]
-        lines += ["", "Returns:", f"    {_TYPE_WORDS.get(fam.ret, 'the result').capitalize()}."]
-    if examples:
-        ex_style = r.choices(EXAMPLE_STYLES, (5, 2, 2, 1))[0]  # evaluation prompts use >>>
-        header = r.choice(EXAMPLE_HEADERS)
-        ex = _example_lines(fn, examples, ex_style)
-        if header:
-            lines += ["", header] if r.random() < 0.7 else [header]
-            ex = ["    " + e for e in ex] if r.random() < 0.5 else ex
-        elif r.random() < 0.5:
-            lines.append("")
-        lines += ex
-    lead = r.choice(("", " ", "\n"))
-    text = lines[0] if lead != "\n" else "\n" + ind + lines[0]
-    if lead == " ":
-        text = " " + text
-    rest = "".join("\n" + (ind + ln if ln else "") for ln in lines[1:])
-    return f'{ind}"""{text}{rest}\n{ind}"""\n'
 
 
 def substitute(template: str, names: dict[str, str]) -> str:

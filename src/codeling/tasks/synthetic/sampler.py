@@ -17,8 +17,16 @@ from functools import cache
 from typing import Any
 
 from codeling.tasks.schema import Task
-from codeling.tasks.synthetic import render
-from codeling.tasks.synthetic.core import CATEGORIES, FAMILIES, Family, FileArg, Obj, OutPath
+from codeling.tasks.synthetic import render, styles
+from codeling.tasks.synthetic.core import (
+    CATEGORIES,
+    FAMILIES,
+    Family,
+    FileArg,
+    Obj,
+    OutPath,
+    literal_names,
+)
 
 EXPECTED_ERRORS = (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError,
                    FileNotFoundError)
@@ -140,16 +148,57 @@ def choose_cases(fam: Family, fn: Callable, r: random.Random, consts: dict | Non
         if len(chosen) < 3 or _key(c[1:]) not in {_key(x[1:]) for x in chosen} or (
                 _identity(chosen) and c[1] == "value" and c[2] != c[0][0]):
             chosen.append(c)
+    if len({_key(x[1:]) for x in chosen}) < 2:
+        _add_distinct(fam, fn, r, chosen, candidates, seen)
     spare = [c for c in pool if c not in chosen and c[1] == "value" and c[2] is not None
              and len(repr(c[0])) + len(repr(c[2])) < 70  # long examples make unreadable docs
              and "\\" not in repr(c[0]) + repr(c[2])]  # escapes would be interpreted in the docstring
     return chosen, spare
 
 
+def _add_distinct(fam: Family, fn: Callable, r: random.Random, chosen: list[tuple],
+                  candidates: list[tuple], seen: set[str]) -> None:
+    """Every case gave the same outcome (a constant answer would pass): look further, through
+    the unused edge inputs and then fresh typical ones, for an input with another outcome."""
+    have = {_key(x[1:]) for x in chosen}
+    for args in [a for a in candidates if repr(a) not in seen] + [fam.typical(r) for _ in range(40)]:
+        if repr(args) in seen:
+            continue
+        seen.add(repr(args))
+        res = outcome(fam, fn, args)
+        if res is not None and _key(res) not in have:
+            chosen.append((args, *res))
+            return
+
+
 def _identity(cases: list[tuple]) -> bool:
     """True when returning the first argument unchanged would pass every case."""
     return all(c[1] == "value" and c[0] and type(c[2]) is type(c[0][0]) and c[2] == c[0][0]
                for c in cases)
+
+
+def examples_for(cases: list[tuple], spare: list[tuple], r: random.Random,
+                 allowed: bool = True) -> list[tuple[tuple, Any]]:
+    """1-3 (args, value) examples for the docstring: spare typical cases, else short test cases
+    (HumanEval's own prompts show some of their tests)."""
+    if not allowed:
+        return []
+    short = [c for c in spare or cases if c[1] == "value" and c[2] is not None
+             and len(repr(c[0])) + len(repr(c[2])) < 70 and "\\" not in repr(c[0]) + repr(c[2])]
+    return [(c[0], c[2]) for c in short[:r.choice((1, 1, 2, 2, 3))]]
+
+
+def render_prompt(spec: styles.Spec, hints: str, r: random.Random, taken: set[str],
+                  style: str | None = None) -> tuple[str, str]:
+    """(prompt, style) for a task's spec in a random style (or the given one)."""
+    style = style or styles.choose_style(r, bool(spec.examples))
+    if style in ("prose", "oneline"):
+        spec.examples = []
+    sig = render.signature_text(spec.fn, spec.params, spec.ret, hints)
+    types = [spec.ret, *(t for _, t in spec.params)]
+    text = styles.prompt(spec, style, sig, render.typing_line(types, hints), r, taken,
+                         hint_types=hints != "none")
+    return text, style
 
 
 def make_task(fam: Family, r: random.Random, number: int) -> Task:
@@ -163,16 +212,10 @@ def make_task(fam: Family, r: random.Random, number: int) -> Task:
     if fam.notes and r.random() < 0.5:
         desc += " " + render.doc_substitute(r.choice(fam.notes), names, consts)
     has_files = any(a.kind in ("file", "outpath") for a in fam.args)
-    n_ex = 0 if has_files else r.choice((0, 0, 1, 1, 2, 2, 3))
-    examples = [(c[0], c[2]) for c in spare[:n_ex]]
-    layout = "google" if r.random() < 0.12 else "plain"
-    doc = render.docstring(desc, names["fn"], examples, fam, names, layout, r)
-    imports = render.typing_imports(fam, hints)
-    # a class in the setup is a top-level block: two blank lines after the imports
-    gap = "\n\n" if imports and fam.setup and not fam.setup.startswith(("import", "from")) else ""
-    header = imports + gap + fam.setup
-    prompt = (header + "\n\n" if header else r.choice(("", "", "\n"))) + \
-        render.signature(fam, names, hints) + "\n" + doc
+    spec = styles.Spec(names["fn"], [(names[a.role], a.type) for a in fam.args], fam.ret, desc,
+                       examples_for(cases, spare, r, not has_files), fam.setup)
+    taken = set(names.values()) | literal_names(fam.sols[sol_index], fam.setup)
+    prompt, style = render_prompt(spec, hints, r, taken)
     return Task(
         task_id=f"synthetic/{fam.name}/{number}",
         prompt=prompt,
@@ -182,7 +225,7 @@ def make_task(fam: Family, r: random.Random, number: int) -> Task:
         category=fam.category,
         level=fam.level,
         source="synthetic",
-        extra={"family": fam.name},
+        extra={"family": fam.name, "style": style},
     )
 
 

@@ -15,15 +15,15 @@ CLASSES = {
 }
 
 for c, (cond, phrase, tag) in CLASSES.items():
-    family(f"count_{c}", S, 2, names=[f"count_{tag}", f"num_{tag}", f"{tag}_count",
-                                      f"how_many_{tag}"],
+    family(f"tally_{c}", S, 2, names=[f"tally_{tag}", f"num_{tag}", f"n_{tag}",
+                                    f"how_many_{tag}"],
            args="s:str:mixed", ret="int",
            docs=[f"Return the number of {phrase} in $s.", f"Count how many {phrase} $s contains.",
                  f"Given a string, return how many of its characters are {phrase}."],
            sols=[f"return sum(1 for $cc in $s if {cond})",
                  f"$cnt = 0\nfor $cc in $s:\n    if {cond}:\n        $cnt += 1\nreturn $cnt",
                  f"return len([$cc for $cc in $s if {cond}])"])
-    family(f"remove_{c}", S, 2, names=[f"remove_{tag}", f"strip_{tag}", f"without_{tag}",
+    family(f"remove_{c}", S, 2, names=[f"delete_{tag}", f"strip_{tag}", f"without_{tag}",
                                        f"drop_{tag}"],
            args="s:str:mixed", ret="str",
            docs=[f"Return $s with all {phrase} removed.", f"Delete every one of the {phrase} "
@@ -43,12 +43,12 @@ for c, (cond, phrase, tag) in CLASSES.items():
            sols=[f"return any({cond} for $cc in $s)",
                  f"for $cc in $s:\n    if {cond}:\n        return True\nreturn False"])
 
-family("string_length", S, 1, names="string_length strlen length_of count_chars text_length",
+family("string_length", S, 1, names="string_length length_of count_chars text_length",
        args="s:str:text", ret="int",
        docs=["Return the number of characters in $s.", "Compute the length of the string $s.",
              "Given a string, return how long it is."],
        sols=["return len($s)", "$cnt = 0\nfor _ in $s:\n    $cnt += 1\nreturn $cnt"])
-family("reverse_string", S, 1, names="reverse_string reverse backwards flip mirror",
+family("reversed_text", S, 1, names="reverse backwards flip mirror",
        args="s", ret="str", edges=[("",), ("a",), ("ab",)],
        docs=["Return $s reversed.", "Return the characters of $s in reverse order.",
              "Given a string, return it written backwards."],
@@ -62,7 +62,7 @@ family("to_lower", S, 1, names="to_lower lowercase make_lower whisper",
        args="s:str:mixed", ret="str", edges=[("",), ("abc",), ("A1!",)],
        docs=["Return $s converted to lower case.", "Make every letter of $s lowercase."],
        sols=["return $s.lower()", "return ''.join($cc.lower() for $cc in $s)"])
-family("swap_case", S, 1, names="swap_case invert_case flip_case toggle_case",
+family("swap_case", S, 1, names="swap_case invert_case toggle_case",
        args="s:str:mixed", ret="str",
        docs=["Return $s with uppercase letters made lowercase and lowercase letters made uppercase.",
              "Swap the case of every letter in $s."],
@@ -86,7 +86,7 @@ family("contains_sub", S, 1, names="contains_substring has_substring occurs_in i
        edges=[("abc", ""), ("", "x"), ("aaa", "aa")],
        docs=["Return True if $s2 occurs somewhere in $s.", "Check whether $s contains the substring $s2."],
        sols=["return $s2 in $s", "return $s.find($s2) != -1"])
-family("is_palindrome", S, 2, names="is_palindrome palindrome reads_same is_mirror",
+family("palindrome_check", S, 2, names="palindrome reads_same is_mirror",
        args="s", ret="bool",
        gen=lambda r: (lambda w: (r.choice([w + w[::-1], w + w[-2::-1], w]),))(r.choice(WORDS)[:r.randint(2, 4)]),
        edges=[("",), ("x",), ("ab",)],
@@ -105,7 +105,7 @@ family("trim", S, 1, names="trim strip_spaces clean_edges strip_whitespace",
        edges=[("",), ("   ",), ("a b",)],
        docs=["Return $s without leading and trailing spaces.", "Strip surrounding whitespace from $s."],
        sols=["return $s.strip()"])
-family("split_words", S, 1, names="split_words words_of tokenize to_words",
+family("words_split", S, 1, names="words_of tokenize to_words",
        args="s:str:text", ret="List[str]",
        docs=["Split $s on whitespace and return the list of words.",
              "Return the words of $s, separated by any run of spaces."],
@@ -121,7 +121,7 @@ family("count_words", S, 1, names="count_words word_count num_words how_many_wor
        docs=["Return the number of words in $s, where words are separated by whitespace.",
              "Count the words in $s."],
        sols=["return len($s.split())"])
-family("count_char", S, 1, names="count_char char_count occurrences count_letter",
+family("char_occurrences", S, 1, names="char_count occurrences count_letter",
        args="s:str:text ch", ret="int",
        docs=["Return how many times the character $ch occurs in $s.", "Count the occurrences of $ch in $s."],
        sols=["return $s.count($ch)", "return sum(1 for $cc in $s if $cc == $ch)"])
@@ -129,7 +129,7 @@ family("replace_char", S, 1, names="replace_char swap_char substitute_char",
        args="s:str:text", ret="str", consts={"a": lambda r: r.choice("aeiot"), "b": lambda r: r.choice("*#_-")},
        docs=["Return $s with every $a replaced by $b.", "Replace each occurrence of $a in $s with $b."],
        sols=["return $s.replace($a, $b)", "return ''.join($b if $cc == $a else $cc for $cc in $s)"])
-family("capitalize_words", S, 1, names="capitalize_words title_case capitalize_each headline",
+family("title_words", S, 1, names="title_case capitalize_each headline",
        args="s:str:text", ret="str", edges=[("",), ("a",), ("hello world",)],
        docs=["Return $s with the first letter of every word in upper case.",
              "Capitalize each space-separated word of $s."],
@@ -157,7 +157,7 @@ family("is_anagram", S, 2, names="is_anagram anagrams same_letters",
              "Check whether $s2 is a rearrangement of the characters of $s."],
        sols=["return sorted($s) == sorted($s2)",
              "from collections import Counter\nreturn Counter($s) == Counter($s2)"])
-family("longest_word", S, 2, names="longest_word longest biggest_word",
+family("longest_word", S, 2, names="longest_word biggest_word widest_word",
        args="words", ret="str", edges=[([""],), (["ab", "cd"],), (["x"],)],
        nonempty=True,
        docs=["Return the longest string in $words; on a tie return the one that comes first.",

@@ -109,7 +109,7 @@ family("merge_counts", D, 2, names="merge_counts add_dicts combine_counts",
        docs=["Merge two dictionaries of counts: a key present in both gets the sum of its values.",
              "Return a new dict with every key of $d and $d2; values of shared keys are added."],
        sols=["$res = dict($d)\nfor $key, $val in $d2.items():\n    $res[$key] = $res.get($key, 0) + $val\nreturn $res"])
-family("common_elements", D, 2, names="common_elements intersection shared_values in_both",
+family("common_elements", D, 2, names="common_elements shared_values in_both",
        args="nums xs2", ret="List[int]",
        gen=lambda r: ([r.randint(0, 9) for _ in range(r.randint(2, 7))], [r.randint(0, 9) for _ in range(r.randint(2, 7))]),
        edges=[([], [1]), ([1, 1], [1]), ([2], [3])],
