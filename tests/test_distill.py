@@ -259,3 +259,52 @@ def test_distill_train_on_a_corpus_and_vocab_check(distill_setup, tmp_path, caps
     rc = cli_main(["distill", "train", "--teacher", str(teacher), "--student-preset", "smoke",
                    "--tasks", str(root / "tasks"), "--run-dir", str(tmp_path / "bad")])
     assert rc == 2 and "model.vocab_size=" in capsys.readouterr().err
+
+
+def test_distill_resume_keeps_forced_keys_and_mismatches_are_errors(distill_setup, tmp_path,
+                                                                    capsys):
+    import shutil
+
+    root, teacher = distill_setup
+    _, tok = tiny_model_and_tokenizer()
+    run = tmp_path / "run"
+    new = ["distill", "train", "--teacher", str(teacher), "--student-preset", "smoke",
+           "--tasks", str(root / "tasks"), "--run-dir", str(run), "--no-progress",
+           f"model.vocab_size={tok.vocab_size}", "model.n_layer=1", "steps=4", "seq_len=250",
+           "batch_size=4", "save_every=2", "eval_every=2", "eval_batches=1", "threads=1"]
+    assert cli_main(new) == 0, capsys.readouterr().err
+    crashed = tmp_path / "crashed"
+    shutil.copytree(run, crashed)
+    for d in ("step_4", "final"):
+        shutil.rmtree(crashed / "checkpoints" / d)
+    resume = ["distill", "train", "--run-dir", str(crashed), "--resume", "--no-progress"]
+    cases = [
+        (["--preset", "cpu"], "made with preset 'smoke', not 'cpu'"),
+        (["--student-preset", "cpu"], "--student-preset cpu but"),
+        (["model.vocab_size=999"], "cannot change model.vocab_size"),
+        (["--teacher", str(tmp_path)], f"was started with {teacher.resolve()}"),
+    ]
+    for extra, message in cases:
+        assert cli_main([*resume, *extra]) == 2, extra
+        assert message in capsys.readouterr().err, extra
+    # the forced model.vocab_size survives a resume with a new override (no preset rebuild)
+    assert cli_main([*resume, "steps=4", "log_every=10"]) == 0, capsys.readouterr().err
+    assert f"resumed from {crashed / 'checkpoints' / 'step_2'} at step 2" in capsys.readouterr().out
+    weights = [(d / "checkpoints/final/model.safetensors").read_bytes() for d in (run, crashed)]
+    assert weights[0] == weights[1]
+
+
+def test_distill_init_run_resume_mismatch(distill_setup, tmp_path, capsys):
+    root, teacher = distill_setup
+    run = tmp_path / "init"
+    assert cli_main(["distill", "train", "--teacher", str(teacher), "--init", str(teacher),
+                     "--tasks", str(root / "tasks"), "--run-dir", str(run), "--no-progress",
+                     "steps=2", "seq_len=250", "batch_size=4", "save_every=2", "eval_every=2",
+                     "eval_batches=1", "threads=1", "eval_mini=false"]) == 0
+    resume = ["distill", "train", "--run-dir", str(run), "--resume", "--no-progress"]
+    assert cli_main([*resume, "model.d_model=32"]) == 2
+    assert "cannot change model.d_model" in capsys.readouterr().err
+    assert cli_main([*resume, "--init", str(root / "tasks")]) == 2
+    assert f"was started with {teacher.resolve()}" in capsys.readouterr().err
+    assert cli_main([*resume, "steps=3"]) == 0
+    assert json.loads((run / "run.json").read_text())["init"] == str(teacher.resolve())

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from codeling import cli
+from codeling.config import read_config
 from codeling.data import build_shards, open_shard
 from codeling.io import DataError
 from codeling.tokenizer import load_tokenizer, train_tokenizer
@@ -150,3 +151,30 @@ def test_bad_input_errors(data, tmp_path, capsys):
     assert "unknown preset 'smok'. Did you mean 'smoke'" in capsys.readouterr().err
     assert cli.main(argv(data, tmp_path / "d", "seq_len=1024")) == 2
     assert "exceeds model.max_seq_len" in capsys.readouterr().err
+
+
+def test_resume_is_the_saved_config_plus_overrides_and_mismatches_are_errors(data, tmp_path,
+                                                                             capsys):
+    run = tmp_path / "r"
+    assert cli.main(argv(data, run, "steps=2", "save_every=2", "eval_every=2")) == 0
+    resume = ["pretrain", "--no-progress", "--run-dir", str(run), "--resume"]
+    # no --preset needed; a new override applies on top of the saved config
+    assert cli.main([*resume, "steps=4", "save_every=2"]) == 0
+    capsys.readouterr()
+    assert [r["step"] for r in read_metrics(run)][-1] == 4
+    cfg = read_config(run / "config.toml")
+    assert cfg.pretrain.steps == 4 and cfg.model.vocab_size == 512 and cfg.name == "smoke"
+    cases = [
+        (["--preset", "cpu"], "made with preset 'smoke', not 'cpu'"),
+        (["model.n_layer=3"], "cannot change model.n_layer"),
+        (["--corpus", str(tmp_path)], f"was started with {(data / 'corpus').resolve()}"),
+    ]
+    for extra, message in cases:
+        assert cli.main([*resume, *extra]) == 2, extra
+        assert message in capsys.readouterr().err
+    # the same value again (what the pipeline passes on) is fine
+    assert cli.main([*resume, "--preset", "smoke", "model.n_layer=2", "steps=4"]) == 0
+    before = (run / "config.toml").read_text()
+    assert cli.main(argv(data, run, "steps=2")) == 2  # a new run into a used run dir
+    assert "already holds checkpoints" in capsys.readouterr().err
+    assert (run / "config.toml").read_text() == before  # refused before writing anything

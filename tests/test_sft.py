@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from codeling.checkpoint import load_model
+from codeling.io import read_jsonl
 from codeling.lora import load_adapter, merge_adapter
 from codeling.objectives import IGNORE
 from codeling.sft import TaskBatches, collate, encode_example
@@ -147,3 +148,35 @@ def test_batches_group_similar_lengths_and_cover_the_epoch():
         seen += lengths.tolist()
     assert sorted(seen) == sorted(len(ids) - 1 for ids, _ in ex)  # one epoch, every example
     assert waste < 0.25 * sum(seen)  # vs ~50% padding for random batches of these lengths
+
+
+@pytest.mark.parametrize("mode", ["--full", "--lora"])
+def test_resume_and_preset_mismatches_are_clear_errors(setup, mode, capsys):
+    from codeling.cli import main
+
+    root, base = setup
+    run = root / f"resume{mode}"
+    new = ["sft", "--init", str(base), "--tasks", str(root / "tasks"), "--run-dir", str(run),
+           "--no-progress", mode, "steps=2", "batch_size=4", "seq_len=200", "save_every=2",
+           "eval_every=2", "eval_batches=1", "eval_mini=false", "threads=1", "lora.r=4"]
+    assert main(new) == 0, capsys.readouterr().err
+    resume = ["sft", "--run-dir", str(run), "--resume", "--no-progress"]
+    flip = ["--lora"] if mode == "--full" else ["--full"]
+    cases = [
+        (["--preset", "smoke"], "made with preset 'default', not 'smoke'"),
+        (["model.n_layer=3"], "cannot change model.n_layer"),
+        (flip, "cannot change sft.mode"),
+        (["lora.r=8"], "cannot change lora.r"),
+        (["--tasks", str(root)], f"was started with {(root / 'tasks').resolve()}"),
+    ]
+    for extra, message in cases:
+        assert main([*resume, *extra]) == 2, extra
+        assert message in capsys.readouterr().err, extra
+    assert main([*resume, mode, "lora.r=4", "steps=3"]) == 0  # same values again, a new one
+    assert [r["step"] for r in read_jsonl(run / "metrics.jsonl")][-1] == 3
+    capsys.readouterr()
+    assert main(new) == 2  # a new run into a run dir with checkpoints: no traceback
+    assert "already holds checkpoints: resume the run (--resume)" in capsys.readouterr().err
+    # an --init run's model is the checkpoint's: a disagreeing override is refused
+    assert main([*new[:6], str(root / f"other{mode}"), *new[7:], "model.n_layer=5"]) == 2
+    assert "the model comes from" in capsys.readouterr().err
