@@ -179,6 +179,26 @@ class EvalConfig:
     timeout: float = 0.0  # seconds per sample; 0: the benchmark's own (5 s for a task file)
     memory_mb: int = 0  # address-space limit per sample; 0: the benchmark's own (else 1024)
     workers: int = 0  # sandbox workers; 0: one per core
+    select: str = ""  # "" | "examples": n samples, the prompt's examples pick one (filtered@n)
+
+
+@dataclass
+class SelftrainConfig:
+    """`codeling selftrain`: sample, keep what passes the task's tests, fine-tune (selftrain.py)."""
+
+    rounds: int = 2
+    k: int = 4  # samples per prompt per round
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 256
+    batch_size: int = 16
+    fresh_tasks: int = 200  # new generator tasks per round (families of the dev set excluded)
+    max_prompts: int = 0  # cap on the pool per round (0: all)
+    mix_ratio: float = 1.0  # original training examples per accepted solution in the fine-tune
+    max_per_task: int = 2  # accepted solutions kept per task per round
+    timeout: float = 5.0  # seconds per sandboxed test run
+    workers: int = 0  # sandbox workers; 0: one per core
+    seed: int = 0
 
 
 @dataclass
@@ -203,6 +223,7 @@ class Config:
     lora: LoraSection = field(default_factory=LoraSection)
     distill: DistillConfig = field(default_factory=DistillConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    selftrain: SelftrainConfig = field(default_factory=SelftrainConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
