@@ -199,6 +199,9 @@ class SelftrainConfig:
     timeout: float = 5.0  # seconds per sandboxed test run
     workers: int = 0  # sandbox workers; 0: one per core
     seed: int = 0
+    chunk: int = 32  # prompts sampled and judged per resumable step
+    stop: list[str] = field(default_factory=list)  # empty: HumanEval's stop sequences
+    eval_sets: list[str] = field(default_factory=list)  # decontaminate against; empty: all
 
 
 @dataclass
