@@ -28,10 +28,11 @@ CLI = [sys.executable, "-m", "codeling.cli"]
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("sft")
     base = save_tiny_checkpoint(root / "base")
-    tasks = generate_tasks(40, seed=3, levels=(1,))
+    tasks = generate_tasks(46, seed=3, levels=(1,))
     (root / "tasks").mkdir()
     write_tasks(root / "tasks/train.jsonl", tasks[:32])
-    write_tasks(root / "tasks/val.jsonl", tasks[32:])
+    write_tasks(root / "tasks/val.jsonl", tasks[32:40])
+    write_tasks(root / "tasks/dev.jsonl", tasks[40:])  # what evaluation by generation runs on
     return root, base
 
 
@@ -89,9 +90,11 @@ def test_lora_trains_only_adapters_merges_and_resumes_exactly(setup):
     final = run / "checkpoints" / "final"
     assert (final / "adapter_config.json").exists()
     assert json.loads((final / "adapter_config.json").read_text())["base_model_name_or_path"]
-    # evaluation by generation happened during training
+    # evaluation by generation on the dev set happened during training and picked best
     ev = json.loads((run / "evals" / "step_6.json").read_text())
     assert {"pass", "syntax_valid", "collapse_rate"} <= set(ev)
+    assert ev["selected_on"] == "dev" and ev["n_tasks"] == 6
+    assert json.loads((run / "best.json").read_text())["selected_on"] == "dev"
     metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert any("val_loss" in m for m in metrics) and any("pass" in m for m in metrics)
     # the base is untouched: only LoRA tensors exist in the adapter, and they moved

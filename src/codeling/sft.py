@@ -10,9 +10,10 @@
   Padding sits on the right, where causal attention cannot see it, and carries no loss.
 - Examples longer than `sft.seq_len + 1` tokens are dropped (a cut solution would teach the
   model to stop mid-function) and counted in `run.json`.
-- Every `eval_every` steps: validation loss on `val.jsonl`, then mini-HumanEval by greedy
-  generation in the sandbox (pass count, syntax validity, collapse; `evals/step_N.json`). The
-  best step by pass count, then validation loss, is kept as `checkpoints/best`.
+- Every `eval_every` steps: validation loss on `val.jsonl`, then the dev set (`dev.jsonl` beside
+  the training tasks) by greedy generation in the sandbox (`evaluate.live.dev_evaluator`; pass
+  count, syntax validity, collapse; `evals/step_N.json`). The best step by dev pass count, then
+  validation loss, is kept as `checkpoints/best`; without a dev set, by validation loss.
 - LoRA checkpoints are peft adapter dirs (plus the tokenizer); `sft.merge=true` also writes
   `RUN_DIR/merged`, a plain HF checkpoint. Resume (`--resume`) is exact on CPU in both modes.
 - `sft.curriculum = [{levels=[1], steps=N}, ...]` phases the task pool by level.
@@ -245,9 +246,10 @@ def run_sft(args: argparse.Namespace) -> int:
     train_data, val_data, counts = task_data(tasks, tokenizer, tc, stage.rank, stage.world)
     train_data = mixed_in_pretraining(stage, tokenizer, train_data)
     trainable, total = lora.trainable_parameters(model)
-    from codeling.evaluate.live import mini_evaluator
+    from codeling.evaluate.live import dev_evaluator
 
-    evaluator = mini_evaluator(tokenizer, tc, stage.run_dir, stage.rank)
+    evaluator = dev_evaluator(tokenizer, tc, stage.run_dir,
+                              tasks if tasks.is_dir() else tasks.parent, stage.rank)
     if stage.rank == 0:
         print(f"sft ({tc.mode}): {trainable:,} trainable of {total:,} parameters; "
               f"{counts['n_train']} train / {counts['n_val']} val tasks "

@@ -114,9 +114,9 @@ def run_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"distill.seq_len={tc.seq_len} exceeds the {who}'s max_seq_len "
                               f"{m.config.max_seq_len}")
     train_data, val_data, counts = distill_data(stage, tok)
-    from codeling.evaluate.live import mini_evaluator
+    from codeling.evaluate.live import dev_evaluator
 
-    evaluator = mini_evaluator(tok, tc, stage.run_dir, stage.rank)
+    evaluator = dev_evaluator(tok, tc, stage.run_dir, stage.path("tasks"), stage.rank)
     if stage.rank == 0:
         print(f"distill: student {student.num_params():,} parameters, teacher "
               f"{teacher.num_params():,}; kd_alpha={tc.kd_alpha} T={tc.kd_temperature}")
