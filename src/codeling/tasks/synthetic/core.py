@@ -81,6 +81,14 @@ LOCALS: dict[str, list[str]] = {
     "key": ["key", "k", "name", "label"],
     "val": ["value", "val", "v", "amount"],
     "f": ["f", "fh", "handle", "fp", "infile"],
+    # used by composed tasks (compose.py)
+    "vals": ["vals", "kept", "picked", "values", "selected"],
+    "parts": ["parts", "pieces", "chunks", "fields", "tokens"],
+    "prev": ["prev", "last", "previous", "before"],
+    "run": ["run", "streak", "length", "cur_len"],
+    "i": ["i", "idx", "pos", "index"],
+    "j": ["j", "col", "c", "jdx"],
+    "dd": ["counts", "freq", "seen", "table", "tally"],
 }
 
 WORDS = ["apple", "banana", "cherry", "delta", "echo", "fox", "grape", "hello", "india", "jade", "kilo", "lemon", "mango", "night", "ocean", "piano", "queen", "river", "sun", "tiger", "umbra", "violet", "water", "xenon", "yellow", "zebra", "cat", "dog", "bird", "fish", "tree", "rock", "star", "moon", "code", "data", "list", "loop", "test", "node", "path"]

@@ -76,6 +76,13 @@ LOCAL_BASES = {
     "key": _W("key k name label tag"),
     "val": _W("value val v amount qty"),
     "f": _W("f fh handle fp infile stream src"),
+    "vals": _W("vals kept picked chosen selected mapped out items"),
+    "parts": _W("parts pieces chunks fields tokens segments bits"),
+    "prev": _W("prev last previous before earlier"),
+    "run": _W("run streak length span stretch"),
+    "i": _W("i idx pos index k n"),
+    "j": _W("j col c jdx y"),
+    "dd": _W("counts freq seen table tally occurrences histogram"),
 }
 LOCAL_MODS = ("cur_", "tmp_", "", "", "new_", "the_")
 # never produced: names the tests, setup and solutions rely on

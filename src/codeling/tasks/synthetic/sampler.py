@@ -55,18 +55,22 @@ class MemoryFiles(dict):
 FILES = MemoryFiles()
 
 
-@cache
-def reference(fam_name: str, sol_index: int, consts: tuple) -> Callable:
+def compile_reference(fam: Family, sol_index: int, consts: dict) -> Callable:
     """The family's solution `sol_index` with these constants, as a Python function."""
-    fam = FAMILIES[fam_name]
-    names = render.pick_names(fam, fam.sols[sol_index], dict(consts), random.Random(0))
+    names = render.pick_names(fam, fam.sols[sol_index], consts, random.Random(0))
     src = (fam.setup + "\n" + render.signature(fam, names, "none") + "\n"
            + render.solution(fam.sols[sol_index], names))
     ns: dict[str, Any] = {"open": FILES.open}
-    exec(compile(src, f"<synthetic {fam_name}>", "exec"), ns)
+    exec(compile(src, f"<synthetic {fam.name}>", "exec"), ns)
     fn = ns[names["fn"]]
     fn.namespace = ns
     return fn
+
+
+@cache
+def reference(fam_name: str, sol_index: int, consts: tuple) -> Callable:
+    """compile_reference for a registered family, once per (family, style, constants)."""
+    return compile_reference(FAMILIES[fam_name], sol_index, dict(consts))
 
 
 def _materialize(v: Any, ns: dict) -> Any:
@@ -205,7 +209,15 @@ def make_task(fam: Family, r: random.Random, number: int) -> Task:
     sol_index = r.randrange(len(fam.sols))
     consts = {k: g(r) for k, g in fam.consts.items()}
     fn = reference(fam.name, sol_index, tuple(sorted(consts.items())))
-    cases, spare = choose_cases(fam, fn, r, consts)
+    return task_from(fam, sol_index, consts, fn, choose_cases(fam, fn, r, consts), r,
+                     f"synthetic/{fam.name}/{number}", {"family": fam.name})
+
+
+def task_from(fam: Family, sol_index: int, consts: dict, fn: Callable,
+              cases_spare: tuple[list[tuple], list[tuple]], r: random.Random, task_id: str,
+              extra: dict) -> Task:
+    """Render a task around a compiled reference and its chosen cases."""
+    cases, spare = cases_spare
     names = render.pick_names(fam, fam.sols[sol_index], consts, r)
     hints = r.choice(render.HINT_STYLES)
     desc = render.doc_substitute(r.choice(fam.docs), names, consts)
@@ -216,39 +228,52 @@ def make_task(fam: Family, r: random.Random, number: int) -> Task:
                        examples_for(cases, spare, r, not has_files), fam.setup)
     taken = set(names.values()) | literal_names(fam.sols[sol_index], fam.setup)
     prompt, style = render_prompt(spec, hints, r, taken)
-    return Task(
-        task_id=f"synthetic/{fam.name}/{number}",
-        prompt=prompt,
-        entry_point=names["fn"],
-        canonical_solution=render.solution(fam.sols[sol_index], names),
-        test=render.test_code(cases, r),
-        category=fam.category,
-        level=fam.level,
-        source="synthetic",
-        extra={"family": fam.name, "style": style},
-    )
+    return Task(task_id=task_id, prompt=prompt, entry_point=names["fn"],
+                canonical_solution=render.solution(fam.sols[sol_index], names),
+                test=render.test_code(cases, r), category=fam.category, level=fam.level,
+                source="synthetic", extra={**extra, "style": style})
 
 
-def select_families(levels: Sequence[int], categories: Sequence[str] | None) -> list[Family]:
+def acceptable(cases: list[tuple]) -> bool:
+    """The rules every task's tests meet: three or more cases, two or more distinct outcomes
+    (a constant answer fails) and not all equal to the first argument (identity fails)."""
+    return len(cases) >= 3 and len({_key(c[1:]) for c in cases}) >= 2 and not _identity(cases)
+
+
+def select_families(levels: Sequence[int], categories: Sequence[str] | None,
+                    families: Sequence[str] | None = None,
+                    exclude_families: Sequence[str] = ()) -> list[Family]:
     if categories is not None:
         bad = [c for c in categories if c not in CATEGORIES]
         if bad:
             raise ValueError(f"unknown categor{'y' if len(bad) == 1 else 'ies'} "
                              f"{', '.join(map(repr, bad))}; valid: {', '.join(CATEGORIES)}")
+    unknown = [f for f in [*(families or ()), *exclude_families] if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown synthetic famil{'y' if len(unknown) == 1 else 'ies'}: "
+                         f"{', '.join(map(repr, unknown))}")
+    keep = set(families) if families is not None else None
     return [f for f in FAMILIES.values() if f.level in levels
-            and (categories is None or f.category in categories)]
+            and (categories is None or f.category in categories)
+            and (keep is None or f.name in keep) and f.name not in set(exclude_families)]
 
 
 def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
-                   categories: Sequence[str] | None = None) -> list[Task]:
+                   categories: Sequence[str] | None = None, families: Sequence[str] | None = None,
+                   exclude_families: Sequence[str] = (), composed_ratio: float = 0.0
+                   ) -> list[Task]:
     """n distinct tasks (by normalised prompt + solution), deterministic for a seed.
 
     Categories are drawn with weight sqrt(number of families) so small categories are not
-    drowned nor over-repeated; families within a category take turns in shuffled rounds."""
-    fams = select_families(levels, categories)
-    if not fams:
-        if n <= 0:
-            return []
+    drowned nor over-repeated; families within a category take turns in shuffled rounds.
+    `families`/`exclude_families` restrict the family tasks; a share `composed_ratio` of the
+    tasks are composed ones (compose.py), whose levels and categories are filtered the same way."""
+    from codeling.tasks.synthetic import compose
+
+    if not 0.0 <= composed_ratio <= 1.0:
+        raise ValueError(f"composed_ratio must be in [0, 1], got {composed_ratio}")
+    fams = select_families(levels, categories, families, exclude_families)
+    if not fams and composed_ratio < 1.0 and n > 0:
         raise ValueError(f"no synthetic families for levels {tuple(levels)} and categories "
                          f"{categories}")
     r = random.Random(seed)
@@ -259,8 +284,12 @@ def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
     weights = [math.sqrt(len(by_cat[c])) for c in cats]
     queues: dict[str, list[Family]] = {c: [] for c in cats}
     counters: dict[str, int] = {}
-    tasks, seen, misses = [], set(), 0
-    while len(tasks) < n:
+    n_composed = round(n * composed_ratio)
+    composed = compose.composed_tasks(n_composed, random.Random(seed * 7919 + 1), levels,
+                                      categories) if n_composed else []
+    tasks, seen, misses = [], {" ".join((t.prompt + t.canonical_solution).split())
+                               for t in composed}, 0
+    while len(tasks) < n - len(composed):
         cat = r.choices(cats, weights)[0]
         if not queues[cat]:
             queues[cat] = r.sample(by_cat[cat], len(by_cat[cat]))
@@ -275,4 +304,12 @@ def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
         seen.add(key)
         counters[fam.name] = counters.get(fam.name, 0) + 1
         tasks.append(task)
-    return tasks
+    # composed tasks spread evenly through the list, so any prefix has the configured share
+    fam_iter, comp_iter, out, placed = iter(tasks), iter(composed), [], 0
+    for i in range(n):
+        if placed < round((i + 1) * len(composed) / n):
+            out.append(next(comp_iter))
+            placed += 1
+        else:
+            out.append(next(fam_iter))
+    return out
