@@ -183,3 +183,21 @@ def test_resume_and_preset_mismatches_are_clear_errors(setup, mode, capsys):
     # an --init run's model is the checkpoint's: a disagreeing override is refused
     assert main([*new[:6], str(root / f"other{mode}"), *new[7:], "model.n_layer=5"]) == 2
     assert "the model comes from" in capsys.readouterr().err
+
+
+def test_tasks_may_be_one_jsonl_file(setup, capsys):
+    from codeling.cli import main
+
+    root, base = setup
+    file = root / "tasks" / "train.jsonl"
+    run = root / "one-file"
+    assert main(["sft", "--init", str(base), "--tasks", str(file), "--run-dir", str(run),
+                 "--no-progress", "--full", "steps=2", "batch_size=4", "seq_len=200",
+                 "save_every=2", "eval_every=2", "eval_mini=false", "threads=1"]) == 0
+    rec = json.loads((run / "run.json").read_text())
+    assert rec["tasks"] == str(file.resolve()) and rec["n_train"] > 0 and rec["n_val"] == 0
+    bad = root / "bad.jsonl"
+    bad.write_text('{"task_id": "a/1", "prompt": "def f():\\n"}\n')
+    assert main(["sft", "--init", str(base), "--tasks", str(bad), "--run-dir",
+                 str(root / "bad-run"), "--no-progress", "seq_len=200"]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err
