@@ -1,4 +1,4 @@
-"""`codeling pipeline --preset NAME --run-dir DIR`: every stage, end to end, resumable.
+"""`codeling pipeline --preset NAME --run-dir DIR`: every stage, end to end, fingerprinted.
 
     corpus → tokenizer → pretrain → tasks → sft → evaluate (mini, humaneval, ...) → report
 
@@ -7,32 +7,44 @@ Layout of DIR:
   pretrain/  sft/                                 (training runs)
   eval/<benchmark>/samples.jsonl, results.jsonl, summary.json
   report/report.md (+ .html, plots)
-  pipeline.json                                   (per-stage status and wall time)
-A stage whose output is complete is skipped; an interrupted training stage resumes from its
-newest checkpoint. Each stage runs through the same CLI a user would type, with the preset and
-the `section.key=value` overrides passed on, and the exact command is logged in pipeline.json.
+  stale/<stage>-<old fingerprint>/                (outputs a changed config replaced)
+  pipeline.json                                   (per-stage status, changed keys, wall time)
+Each stage's output folder holds `fingerprint.json`: a hash of the config sections the stage
+reads (DEPENDS) and of its inputs' fingerprints. On a rerun a stage whose fingerprint matches is
+reused (or, if it was interrupted, resumed: training from its newest checkpoint); one whose
+fingerprint changed is moved aside to stale/ and rebuilt, and so, through their inputs'
+fingerprints, is everything downstream. `--force STAGE` rebuilds a stage and its downstream.
+Each stage runs through the same CLI a user would type, with the preset and the
+`section.key=value` overrides passed on (stages read their settings from the config, never
+from flags the pipeline translates), and the exact command is logged in pipeline.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import time
 from pathlib import Path
 
-from codeling.config import ConfigError, add_config_arguments, config_from_args
+from codeling.config import ConfigError, add_config_arguments, config_from_args, config_to_dict
 from codeling.io import atomic_write_json
 
-
-def _done_training(run: Path) -> bool:
-    return (run / "checkpoints" / "final").is_dir()
-
-
-def _started_training(run: Path) -> bool:
-    from codeling.checkpoint import latest_checkpoint
-
-    return latest_checkpoint(run / "checkpoints") is not None
+STAGES = ["corpus", "tokenizer", "pretrain", "tasks", "sft", "evaluate", "report"]
+# stage -> (config sections that decide its output, stages whose output it reads)
+DEPENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "corpus": (("corpus",), ()),
+    "tokenizer": (("tokenizer",), ("corpus",)),
+    "pretrain": (("model", "pretrain"), ("corpus", "tokenizer")),
+    "tasks": (("tasks",), ()),
+    "sft": (("sft", "lora"), ("pretrain", "tasks")),
+    "evaluate": (("eval",), ("sft",)),  # ("pretrain",) when the pipeline has no sft stage
+    "report": ((), ("pretrain", "sft", "evaluate")),
+}
+# keys that change how fast a stage runs or what it prints, not what it makes
+NOT_FINGERPRINTED = {"log_every", "threads", "loggers", "workers"}
+FINGERPRINT = "fingerprint.json"
 
 
 def best_checkpoint(run: Path) -> Path:
@@ -42,6 +54,27 @@ def best_checkpoint(run: Path) -> Path:
     raise FileNotFoundError(f"{run}: no best or final checkpoint")
 
 
+def _flat(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def changed_keys(old: dict | None, new: dict) -> list[str]:
+    """What differs between two fingerprint records: config keys, then changed inputs."""
+    if not old:
+        return ["(no fingerprint: built before fingerprints)"]
+    a, b = _flat(old.get("config", {})), _flat(new["config"])
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    inputs = sorted(s for s in old.get("inputs", {}).keys() | new["inputs"].keys()
+                    if old.get("inputs", {}).get(s) != new["inputs"].get(s))
+    return keys + [f"input {s}" for s in inputs]
+
+
 class Pipeline:
     def __init__(self, args: argparse.Namespace):
         self.cfg = config_from_args(args)
@@ -49,13 +82,51 @@ class Pipeline:
         if bad:
             raise ConfigError(f"pipeline overrides need a section, e.g. sft.lr=1e-3: {bad}")
         self.args, self.run = args, Path(args.run_dir)
+        self.active = self.cfg.pipeline.stages
+        unknown = [s for s in self.active + list(args.force or []) if s not in STAGES]
+        if unknown:
+            raise ConfigError(f"unknown pipeline stages {unknown}; valid: {STAGES}")
         self.data = Path(self.cfg.pipeline.data_dir) if self.cfg.pipeline.data_dir \
             else self.run / "data"
         self.state_path = self.run / "pipeline.json"
         self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {
-            "preset": args.preset, "overrides": args.overrides, "stages": {}}
-        self.state["host"] = {"machine": platform.machine(), "processor": platform.processor(),
-                              "python": platform.python_version()}
+            "stages": {}}
+        self.state.update({"preset": args.preset, "overrides": args.overrides,
+                           "force": list(args.force or []),
+                           "host": {"machine": platform.machine(),
+                                    "processor": platform.processor(),
+                                    "python": platform.python_version()}})
+        self.fingerprints: dict[str, str] = {}
+        self.forced = self._downstream(set(args.force or []))
+
+    def _inputs(self, stage: str) -> tuple[str, ...]:
+        ins = DEPENDS[stage][1]
+        if stage == "evaluate" and "sft" not in self.active:
+            ins = ("pretrain",)
+        return tuple(s for s in ins if s in self.active)
+
+    def _downstream(self, roots: set[str]) -> set[str]:
+        out = set(roots)
+        for stage in STAGES:  # in order, so an input is decided before its readers
+            if any(s in out for s in DEPENDS[stage][1]) or (
+                    stage == "evaluate" and "pretrain" in out):
+                out.add(stage)
+        return out
+
+    def out(self, stage: str) -> Path:
+        return {"corpus": self.data / "corpus", "tokenizer": self.data / "tokenizer",
+                "tasks": self.data / "tasks", "evaluate": self.run / "eval"}.get(
+            stage, self.run / stage)
+
+    def record(self, stage: str) -> dict:
+        """This stage's fingerprint record: its config sections and its inputs' fingerprints."""
+        full = config_to_dict(self.cfg)
+        sections = {s: {k: v for k, v in full[s].items() if k not in NOT_FINGERPRINTED}
+                    for s in DEPENDS[stage][0]}
+        rec = {"stage": stage, "config": sections,
+               "inputs": {s: self.fingerprints[s] for s in self._inputs(stage)}}
+        blob = json.dumps(rec, sort_keys=True).encode()
+        return {"fingerprint": hashlib.sha256(blob).hexdigest()[:16], **rec}
 
     def common(self) -> list[str]:
         return ["--preset", self.args.preset, *self.args.overrides]
@@ -65,125 +136,162 @@ class Pipeline:
 
         start = time.time()
         rec = self.state["stages"].setdefault(stage, {})
-        rec.update({"command": "codeling " + " ".join(argv), "status": "running"})
+        rec.setdefault("commands", []).append("codeling " + " ".join(argv))
         self.save()
         print(f"\n=== pipeline: codeling {' '.join(argv)}", flush=True)
         rc = main(argv)
         rec["seconds"] = round(rec.get("seconds", 0) + time.time() - start, 1)
-        rec["status"] = "done" if rc == 0 else f"failed (exit {rc})"
-        self.save()
         if rc != 0:
+            rec["status"] = f"failed (exit {rc}); rerun to resume"
+            self.save()
             raise SystemExit(f"codeling pipeline: stage {stage} failed (exit {rc}); fix it and "
                              "rerun the same command to resume")
-
-    def skip(self, stage: str, why: str) -> None:
-        print(f"=== pipeline: {stage}: {why}, skipped", flush=True)
 
     def save(self) -> None:
         self.state["wall_seconds"] = round(sum(s.get("seconds", 0)
                                                for s in self.state["stages"].values()), 1)
         atomic_write_json(self.state_path, self.state)
 
+    def move_aside(self, out: Path, old: dict | None) -> Path:
+        tag = (old or {}).get("fingerprint", "unfingerprinted")[:8]
+        stale = out.parent / "stale" if out.parent != self.run else self.run / "stale"
+        dest, i = stale / f"{out.name}-{tag}", 1
+        while dest.exists():
+            i += 1
+            dest = stale / f"{out.name}-{tag}-{i}"
+        stale.mkdir(parents=True, exist_ok=True)
+        out.rename(dest)
+        return dest
+
+    def step(self, stage: str) -> None:
+        """Reuse, resume or (re)build one stage according to its fingerprint."""
+        out, new = self.out(stage), self.record(stage)
+        self.fingerprints[stage] = new["fingerprint"]
+        path = out / FINGERPRINT
+        old = json.loads(path.read_text()) if path.exists() else None
+        prev = self.state["stages"].get(stage, {})
+        matches = old is not None and old["fingerprint"] == new["fingerprint"]
+        if matches and stage not in self.forced:
+            if old.get("complete"):
+                self.state["stages"][stage] = {**prev, "status": "reused", "changed": [],
+                                               "fingerprint": new["fingerprint"]}
+                print(f"=== pipeline: {stage}: fingerprint {new['fingerprint']} matches, reused",
+                      flush=True)
+                return self.save()
+            status, changed = "resumed", []
+        elif out.exists() and any(out.iterdir()):
+            changed = ["--force"] if matches else changed_keys(old, new)
+            aside = self.move_aside(out, old)
+            print(f"=== pipeline: {stage}: {', '.join(changed)} changed; the old output is "
+                  f"in {aside}, rebuilding", flush=True)
+            status = "rebuilt"
+            prev = {"moved_aside": str(aside)}
+        else:
+            status, changed, prev = "built", [], {}
+        if status == "resumed":  # keeps its commands and seconds so far
+            self.state["stages"][stage] = {**prev, "status": status, "changed": []}
+        else:
+            self.state["stages"][stage] = {"status": status, "changed": changed,
+                                           "fingerprint": new["fingerprint"], **prev}
+            if stage == "evaluate":
+                self.state.pop("results", None)  # they were the old model's
+        rec = self.state["stages"][stage]
+        rec["status"] = f"running ({status})"  # what a crash or Ctrl-C leaves in pipeline.json
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, {**new, "complete": False})
+        getattr(self, f"run_{stage}")(out)
+        atomic_write_json(path, {**new, "complete": True})
+        rec["status"] = status
+        self.save()
+
     # ---- stages ----
-    def corpus(self) -> None:
-        out = self.data / "corpus"
-        if (out / "stats.json").exists():
-            return self.skip("corpus", "already built")
+    def run_corpus(self, out: Path) -> None:
         self.cli("corpus", ["corpus", "--out", str(out), "--no-progress", *self.common()])
 
-    def tokenizer(self) -> None:
-        out = self.data / "tokenizer"
-        if (out / "tokenizer.json").exists() and (out / "stats.json").exists():
-            return self.skip("tokenizer", "already trained")
-        self.cli("tokenizer", ["tokenizer", "--corpus", str(self.data / "corpus"), "--out",
+    def run_tokenizer(self, out: Path) -> None:
+        self.cli("tokenizer", ["tokenizer", "--corpus", str(self.out("corpus")), "--out",
                                str(out), *self.common()])
 
-    def pretrain(self) -> None:
-        run = self.run / "pretrain"
-        if _done_training(run):
-            return self.skip("pretrain", "finished")
-        argv = ["pretrain", "--run-dir", str(run), "--corpus", str(self.data / "corpus"),
-                "--tokenizer", str(self.data / "tokenizer"), "--no-progress", *self.common()]
-        self.cli("pretrain", argv + (["--resume"] if _started_training(run) else []))
+    def _train(self, stage: str, argv: list[str]) -> None:
+        from codeling.checkpoint import latest_checkpoint
 
-    def tasks(self) -> None:
-        out, t = self.data / "tasks", self.cfg.tasks
-        if (out / "report.json").exists():
-            return self.skip("tasks", "already built")
-        argv = ["tasks", "--out", str(out), "--sources", ",".join(t.sources), "--n", str(t.n),
-                "--seed", str(t.seed), "--levels", ",".join(map(str, t.levels)),
-                "--max-solution-lines", str(t.mbpp_max_lines), "--val-fraction",
-                str(t.val_fraction), "--quiet"]
-        if t.categories:
-            argv += ["--categories", ",".join(t.categories)]
-        if t.allow_contamination:
-            argv.append("--allow-contamination")
-        self.cli("tasks", argv)
+        resume = latest_checkpoint(self.out(stage) / "checkpoints") is not None
+        self.cli(stage, argv + ["--no-progress", *self.common()] + (["--resume"] if resume else []))
 
-    def sft(self) -> None:
-        run = self.run / "sft"
-        if _done_training(run):
-            return self.skip("sft", "finished")
-        argv = ["sft", "--init", str(self.pretrained()), "--tasks", str(self.data / "tasks"),
-                "--run-dir", str(run), "--no-progress", *self.common()]
-        self.cli("sft", argv + (["--resume"] if _started_training(run) else []))
+    def run_pretrain(self, out: Path) -> None:
+        self._train("pretrain", ["pretrain", "--run-dir", str(out), "--corpus",
+                                 str(self.out("corpus")), "--tokenizer", str(self.out("tokenizer"))])
+
+    def run_tasks(self, out: Path) -> None:
+        self.cli("tasks", ["tasks", "--out", str(out), "--quiet", *self.common()])
+
+    def run_sft(self, out: Path) -> None:
+        self._train("sft", ["sft", "--init", str(self.pretrained()), "--tasks",
+                            str(self.out("tasks")), "--run-dir", str(out)])
 
     def pretrained(self) -> Path:
-        return self.run / "pretrain" / "checkpoints" / "final"
+        return self.out("pretrain") / "checkpoints" / "final"
 
     def final_model(self) -> Path:
-        if "sft" in self.cfg.pipeline.stages:
-            return best_checkpoint(self.run / "sft")
+        """The checkpoint the benchmarks judge: the one the sft run selected (checkpoints/best)."""
+        if "sft" in self.active:
+            return best_checkpoint(self.out("sft"))
         return self.pretrained()
 
-    def evaluate(self) -> None:
-        e = self.cfg.eval
-        for bench in e.benchmarks:
-            out = self.run / "eval" / bench
-            if (out / "summary.json").exists():
-                self.skip(f"evaluate {bench}", "already evaluated")
-                continue
-            out.mkdir(parents=True, exist_ok=True)
-            samples = out / "samples.jsonl"
-            if not samples.exists():
-                self.cli(f"generate {bench}", [
-                    "generate", "--checkpoint", str(self.final_model()), "--benchmark", bench,
-                    "--out", str(samples), "--n", str(e.n), "--temperature", str(e.temperature),
-                    "--top-p", str(e.top_p), "--max-new-tokens", str(e.max_new_tokens),
-                    "--batch-size", str(e.batch_size), "--quiet"])
-            self.cli(f"evaluate {bench}", [
-                "evaluate", "--benchmark", bench, "--samples", str(samples), "--out", str(out),
-                "--timeout", str(e.timeout), "--quiet", "--resume"])
-            summary = json.loads((out / "summary.json").read_text())
+    def selected_on(self) -> str:
+        best = self.out("sft") / "best.json"
+        if "sft" not in self.active:
+            return "pretrain final"
+        return json.loads(best.read_text()).get("selected_on", "") if best.exists() else "final"
+
+    def run_evaluate(self, out: Path) -> None:
+        model = self.final_model()
+        for bench in self.cfg.eval.benchmarks:
+            where = out / bench
+            if (where / "summary.json").exists():  # an interrupted stage keeps what it finished
+                print(f"=== pipeline: evaluate {bench}: already evaluated", flush=True)
+            else:
+                where.mkdir(parents=True, exist_ok=True)
+                samples = where / "samples.jsonl"
+                if not samples.exists():
+                    self.cli("evaluate", ["generate", "--checkpoint", str(model), "--benchmark",
+                                          bench, "--out", str(samples), "--quiet",
+                                          *self.common()])
+                self.cli("evaluate", ["evaluate", "--benchmark", bench, "--samples",
+                                      str(samples), "--out", str(where), "--quiet", "--resume",
+                                      *self.common()])
+            summary = json.loads((where / "summary.json").read_text())
             self.state.setdefault("results", {})[bench] = {
-                k: v for k, v in summary.items()
-                if k.startswith("pass@") or k in ("syntax_valid", "collapse_rate")}
+                **{k: v for k, v in summary.items()
+                   if k.startswith("pass@") or k in ("syntax_valid", "collapse_rate")},
+                "checkpoint": str(model.relative_to(self.run) if model.is_relative_to(self.run)
+                                  else model),
+                "selected_on": self.selected_on()}
             self.save()
 
-    def report(self) -> None:
-        runs = [str(p) for p in (self.run / "pretrain", self.run / "sft") if p.exists()]
-        self.cli("report", ["report", *runs, "--out", str(self.run / "report")])
+    def run_report(self, out: Path) -> None:
+        runs = [str(self.out(s)) for s in ("pretrain", "sft") if s in self.active]
+        self.cli("report", ["report", *runs, "--out", str(out)])
 
     def go(self) -> int:
-        order = ["corpus", "tokenizer", "pretrain", "tasks", "sft", "evaluate", "report"]
-        unknown = [s for s in self.cfg.pipeline.stages if s not in order]
-        if unknown:
-            raise ConfigError(f"unknown pipeline stages {unknown}; valid: {order}")
         self.run.mkdir(parents=True, exist_ok=True)
         start = time.time()
-        for stage in order:
-            if stage in self.cfg.pipeline.stages:
-                getattr(self, stage)()
+        for stage in STAGES:
+            if stage in self.active:
+                self.step(stage)
         self.save()
+        summary = {s: self.state["stages"][s]["status"] for s in STAGES if s in self.active}
         print(f"\n=== pipeline done in {time.time() - start:.0f} s this call "
-              f"({self.state['wall_seconds']:.0f} s of stage time in all); results: "
-              f"{json.dumps(self.state.get('results', {}))}")
+              f"({self.state['wall_seconds']:.0f} s of stage time in all); stages: "
+              f"{json.dumps(summary)}; results: {json.dumps(self.state.get('results', {}))}")
         return 0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p, default_preset="smoke")
     p.add_argument("--run-dir", required=True)
+    p.add_argument("--force", action="append", metavar="STAGE",
+                   help=f"rebuild STAGE and everything downstream (repeatable; {', '.join(STAGES)})")
 
 
 def main(args: argparse.Namespace) -> int:
