@@ -1,5 +1,6 @@
-"""codeling report: plots are real PNGs, report.md/.html hold every section, several runs
-overlay, and bad input gives a clear error. Run folders come from test_runs' builders."""
+"""codeling report: plots are real PNGs drawn from the evaluator's real output, report.md/.html
+hold every section (selection and twins per benchmark included), several runs overlay, and bad
+input gives a clear error. Run folders come from test_runs' builders (real tiny runs)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,24 @@ import struct
 from pathlib import Path
 
 import pytest
+import torch
 
 from codeling.cli import main as cli_main
-from codeling.config import ConfigError
-from codeling.io import DataError
-from codeling.report import Doc, plot_categories, plot_evals, plot_losses, write_report
+from codeling.config import ConfigError, SftConfig
+from codeling.evaluate.live import dev_evaluator
+from codeling.io import DataError, atomic_write_json
+from codeling.report import write_report
+from codeling.reporting.doc import Doc
+from codeling.reporting.plots import plot_breakdown, plot_evals, plot_losses
 from codeling.runs import collect_runs
-from test_runs import make_pipeline, make_pretrain, make_sft
+from codeling.tasks.schema import write_tasks
+from helpers import tiny_model_and_tokenizer
+from test_runs import dev_tasks, make_pipeline, make_pretrain, make_sft, tiny_train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SECTIONS = ["# codeling report card", "## Runs", "## Final metrics", "## Plots", "## Data",
-            "## Wall time and tokens", "## Hardware", "## Example generations", "## Config"]
+SECTIONS = ["# codeling report card", "## Runs", "## Final metrics",
+            "## Selection and contamination", "## Plots", "## Data", "## Wall time and tokens",
+            "## Hardware", "## Example generations", "## Config"]
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -27,8 +35,12 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])  # IHDR width, height
 
 
+def section(md: str, start: str, end: str) -> str:
+    return md[md.index(start):md.index(end)]
+
+
 def test_pipeline_report(tmp_path):
-    root = make_pipeline(tmp_path / "cpu", [0, 3, 2], humaneval=5)
+    root = make_pipeline(tmp_path / "cpu", [0, 3, 2], mini=4, humaneval=5)
     md_path = write_report([root])
     out = root / "report"
     assert md_path == out / "report.md"
@@ -40,23 +52,61 @@ def test_pipeline_report(tmp_path):
     assert positions == sorted(positions)
     for img in ("loss.png", "evals.png", "categories.png"):
         assert f"]({img})" in md
-    runs_table = md[md.index("## Runs"):md.index("## Final metrics")]
-    assert "| sft | sft | pretrain/final |" in runs_table and "3/20 @40" in runs_table
+    runs_table = section(md, "## Runs", "## Final metrics")
+    assert "| sft | sft | pretrain/final |" in runs_table and "| dev @8 | 3/12 | 4/20 |" in runs_table
     assert "partial: more data or Option B" in runs_table and "n/a" in runs_table
     assert "3.0%" in md  # humaneval 5/164 in the final-metrics table
-    data = md[md.index("## Data"):md.index("## Wall time")]
-    assert "train 950, val 50" in data and "contamination: 4 hits against mini, humaneval" in data
+    sel = section(md, "## Selection and contamination", "## Plots")
+    assert "| sft | mini | 20.0% | 0 | 0 | chosen on the dev set (never reported) |" in sel
+    assert "| sft | humaneval | 3.0% | 0 |" in sel and "| sft | mbpp+ |  | 0 |" in sel
+    assert "| pretrain |  |  |  |  | chosen on validation loss (no dev set) |" in sel
+    assert "CONTAMINATED" not in md
+    data = section(md, "## Data", "## Wall time")
+    assert "train 950, val 50, dev 100" in data and "4 hits against mini, humaneval" in data
     assert "contaminated: 4" in data and "2.5M tokens" in data
-    assert "| pretrain | 0m45s | 410k |" in md  # elapsed 45 s, 100 × 4096 tokens
-    examples = md[md.index("## Example generations"):md.index("## Config")]
-    assert "sft · mini/0 · passed (passed)" in examples  # from evals/samples_step_40.jsonl
-    assert "mini/3 · failed (failed: AssertionError; collapse: return return)" in examples
-    assert "    return return" in examples
+    assert "| pretrain |" in section(md, "## Wall time", "## Hardware")
+    examples = section(md, "## Example generations", "## Config")
+    task = dev_tasks()[0]  # from evals/samples_step_8.jsonl, which carries the prompt
+    assert f"sft · {task.task_id} · passed (passed)" in examples
+    assert task.prompt.strip().splitlines()[0] in examples
+    assert "failed (failed: SyntaxError" in examples and "return return" in examples
     assert "[pretrain]" in md[md.index("## Config"):] and "torch" in md
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and '<img src="loss.png"' in page
-    assert "<h2>Example generations</h2>" in page and "<td>3/20 @40</td>" in page
-    assert page.count("<table>") == 3  # runs, final metrics, wall time
+    assert "<h2>Example generations</h2>" in page and "<td>dev @8</td>" in page
+    assert page.count("<table>") == 4  # runs, final metrics, selection, wall time
+
+
+def test_contaminated_data_is_said_loudly(tmp_path):
+    root = make_pipeline(tmp_path / "c", [1], twins={"mini": 3}, contaminated=True)
+    md = write_report([root]).read_text()
+    sel = section(md, "## Selection and contamination", "## Plots")
+    assert "| sft | mini | 5.0% | CONTAMINATED: mini 3 | 6 |" in sel
+    assert "CONTAMINATED: its training data kept behavioural twins" in sel
+    assert "CONTAMINATED: mini 3" in section(md, "## Runs", "## Final metrics")
+
+
+def test_categories_from_a_real_dev_evaluator_run(tmp_path):
+    """The loop + dev_evaluator + a real tiny model: the breakdown reaches categories.png."""
+    model, tok = tiny_model_and_tokenizer()
+    tasks = dev_tasks(4)
+    write_tasks(tmp_path / "tasks" / "dev.jsonl", tasks)
+    d = tmp_path / "sft"
+    ev = dev_evaluator(tok, SftConfig(eval_max_new_tokens=6), d, tmp_path / "tasks")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        # the evaluator generates with its own model: the tiny loop trains a stand-in
+        tiny_train(d, 4, None, lambda _m, step: ev(model, step))
+    finally:
+        torch.set_num_threads(threads)
+    best = json.loads((d / "best.json").read_text())
+    assert best["selected_on"] == "dev" and best["eval"]["n_tasks"] == 4
+    assert set(best["eval"]["per_category"]) == {t.category for t in tasks}
+    (run,) = collect_runs([d])
+    assert plot_breakdown([run], tmp_path / "c.png") == ["sft"]
+    png_size(tmp_path / "c.png")
+    assert run.selected_on == "dev" and run.dev_n == 4
 
 
 def test_several_runs_overlay_with_out(tmp_path):
@@ -66,14 +116,14 @@ def test_several_runs_overlay_with_out(tmp_path):
     runs = collect_runs([a, b, base])
     assert plot_losses(runs, tmp_path / "l.png") == ["a", "b", "base"]
     assert plot_evals(runs, tmp_path / "e.png") == ["a", "b"]  # base has no generation evals
-    assert plot_categories(runs, tmp_path / "c.png") == ["a", "b"]
+    assert plot_breakdown(runs, tmp_path / "c.png") == ["a", "b"]
     assert plot_evals(runs[2:], tmp_path / "none.png") == []
     assert not (tmp_path / "none.png").exists()
     both = write_report([a, b], tmp_path / "both")
     for name in ("loss.png", "evals.png", "categories.png"):
         png_size(both.parent / name)
     md = both.read_text()
-    assert "| a | sft |" in md and "| b | sft |" in md and "7/20 @40" in md
+    assert "| a | sft |" in md and "| b | sft |" in md and "| dev @8 | 7/12 |" in md
     with pytest.raises(ConfigError, match="--out"):
         write_report([a, b])
 
@@ -83,6 +133,7 @@ def test_pretrain_only_report_skips_eval_plots(tmp_path):
     md = write_report([run]).read_text()
     assert (run / "report" / "loss.png").exists()
     assert not (run / "report" / "evals.png").exists()
+    assert not (run / "report" / "categories.png").exists()
     assert "No generation evals" in md and "scratch" in md
 
 
@@ -95,9 +146,12 @@ def test_cli_and_errors(tmp_path, capsys):
     empty.mkdir()
     assert cli_main(["report", str(empty)]) == 2
     assert "no run folders" in capsys.readouterr().err
+    atomic_write_json(root / "tasks" / "report.json", {"twins": {"mini": "three"}})
+    with pytest.raises(DataError, match=r"report\.json.*twins"):
+        write_report([root])
     with (root / "sft" / "metrics.jsonl").open("a") as f:
         f.write("{oops\n\n")
-    with pytest.raises(DataError, match=r"sft/metrics\.jsonl:2"):
+    with pytest.raises(DataError, match=r"sft/metrics\.jsonl:"):
         write_report([root])
     assert cli_main(["report", str(root)]) == 2
 
@@ -118,4 +172,4 @@ def test_pipeline_calls_report_with_its_stage_runs(tmp_path):
     root = make_pipeline(tmp_path / "p", [0, 4], humaneval=2)
     md = write_report([root / "pretrain", root / "sft"], root / "report").read_text()
     assert "| sft | sft | pretrain/final |" in md and "| pretrain | pretrain |" in md
-    assert "1.2%" in md and "contamination: 4 hits" in md  # eval/ and tasks/ beside the runs
+    assert "1.2%" in md and "4 hits" in md  # eval/ and tasks/ beside the runs

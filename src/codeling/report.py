@@ -4,247 +4,87 @@ Each RUN is a run folder or a folder holding several (a pipeline run dir: `pretr
 `eval/<benchmark>/`, `tasks/report.json`); runs are found and read by `codeling.runs`. Written
 to DIR (default `RUN/report/` for one RUN):
 - `loss.png`: train and validation loss against step;
-- `evals.png`: mini pass count, syntax validity and collapse rate against step;
-- `categories.png`: pass@1 per task category at each run's best (else latest) eval;
-- `report.md` and `report.html`: the runs table, final metrics, the plots, data and
-  contamination, wall time and tokens, hardware, the resolved configs, and example generations
-  (passed and failed) from the best eval. Several runs are overlaid in every plot.
-The HTML comes from the same blocks as the Markdown (no Markdown library needed). No torch.
+- `evals.png`: the in-training pass count (dev set; mini for runs made before dev selection),
+  syntax validity and collapse rate against step;
+- `categories.png` and `styles.png`: pass@1 per task category / prompt style (metrics.summarize's
+  `per_category` / `per_style`) at each run's selected (else latest) eval;
+- `report.md` and `report.html`: the runs table, final metrics, the selection and
+  contamination table (per benchmark: twins of its tasks in the training data, what selected
+  the checkpoint), the plots, data, wall time and tokens, hardware, the resolved configs, and
+  example generations (passed and failed) from the selected eval. Several runs are overlaid in
+  every plot. The HTML comes from the same blocks as the Markdown (reporting/doc.py). No torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import html
 import importlib.metadata
-import io
 import os
 import platform
 import time
 from pathlib import Path
 
 from codeling.config import ConfigError
-from codeling.io import atomic_write_bytes, atomic_write_text, iter_jsonl
-from codeling.runs import COLUMNS, Run, collect_runs, display_row, human, pct, read_json
+from codeling.io import atomic_write_text, iter_jsonl
+from codeling.reporting.doc import Doc
+from codeling.reporting.files import read_json
+from codeling.reporting.plots import plot_breakdown, plot_evals, plot_losses
+from codeling.reporting.table import COLUMNS, display_row, human, pct, twins_cell
+from codeling.runs import Run, collect_runs
 
 N_EXAMPLES = 2  # good and bad generations shown per run
-
-
-# ---- a tiny document model rendered to both Markdown and HTML ----
-
-class Doc:
-    def __init__(self) -> None:
-        self.blocks: list[tuple[str, object]] = []
-
-    def heading(self, text: str, level: int = 2) -> None:
-        self.blocks.append(("h", (level, text)))
-
-    def para(self, text: str) -> None:
-        self.blocks.append(("p", text))
-
-    def bullets(self, items: list[str]) -> None:
-        if items:
-            self.blocks.append(("ul", items))
-
-    def table(self, header: list[str], rows: list[list[str]]) -> None:
-        if rows:
-            self.blocks.append(("table", (header, rows)))
-
-    def code(self, text: str, lang: str = "") -> None:
-        self.blocks.append(("code", (lang, text)))
-
-    def image(self, src: str, alt: str) -> None:
-        self.blocks.append(("img", (src, alt)))
-
-    def markdown(self) -> str:
-        out = []
-        for kind, b in self.blocks:
-            if kind == "h":
-                out.append("#" * b[0] + " " + b[1])
-            elif kind == "p":
-                out.append(b)
-            elif kind == "ul":
-                out.append("\n".join(f"- {x}" for x in b))
-            elif kind == "table":
-                header, rows = b
-                cells = [[c.replace("|", "\\|") for c in r] for r in [header, *rows]]
-                lines = ["| " + " | ".join(r) + " |" for r in cells]
-                lines.insert(1, "|" + "---|" * len(header))
-                out.append("\n".join(lines))
-            elif kind == "code":
-                fence = "````" if "```" in b[1] else "```"
-                out.append(f"{fence}{b[0]}\n{b[1].rstrip()}\n{fence}")
-            elif kind == "img":
-                out.append(f"![{b[1]}]({b[0]})")
-        return "\n\n".join(out) + "\n"
-
-    def html(self, title: str) -> str:
-        e = html.escape
-        out = []
-        for kind, b in self.blocks:
-            if kind == "h":
-                out.append(f"<h{b[0]}>{e(b[1])}</h{b[0]}>")
-            elif kind == "p":
-                out.append(f"<p>{e(b)}</p>")
-            elif kind == "ul":
-                out.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in b) + "</ul>")
-            elif kind == "table":
-                header, rows = b
-                head = "".join(f"<th>{e(c)}</th>" for c in header)
-                body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>"
-                               for r in rows)
-                out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-            elif kind == "code":
-                out.append(f"<pre><code>{e(b[1].rstrip())}</code></pre>")
-            elif kind == "img":
-                out.append(f'<img src="{e(b[0])}" alt="{e(b[1])}">')
-        style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-                 "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
-                 "text-align:left}pre{background:#f5f5f5;padding:8px;overflow-x:auto}"
-                 "img{max-width:100%}")
-        return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
-                f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
-
-
-# ---- plots ----
-
-def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _series(run: Run, key: str) -> tuple[list[int], list[float]]:
-    pts = [(m["step"], m[key]) for m in run.metrics
-           if isinstance(m.get(key), (int, float)) and isinstance(m.get("step"), int)]
-    return [s for s, _ in pts], [v for _, v in pts]
-
-
-def plot_losses(runs: list[Run], path: Path) -> list[str]:
-    """Train loss (left) and validation loss (right) against step, one colour per run.
-
-    Each plot function returns the names of the runs it drew ([] and no file: nothing to draw).
-    """
-    import matplotlib.pyplot as plt
-
-    runs = [r for r in runs if _series(r, "loss")[0] or _series(r, "val_loss")[0]]
-    if not runs:
-        return []
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for i, r in enumerate(runs):
-        color = f"C{i % 10}"
-        axes[0].plot(*_series(r, "loss"), color=color, label=r.name)
-        axes[1].plot(*_series(r, "val_loss"), "o-", color=color, label=r.name, markersize=3)
-    for ax, title in zip(axes, ("train loss", "validation loss")):
-        ax.set(title=title, xlabel="step", ylabel="loss")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    _save(fig, path)
-    plt.close(fig)
-    return [r.name for r in runs]
-
-
-def plot_evals(runs: list[Run], path: Path) -> list[str]:
-    """Mini pass count, syntax validity and collapse rate against step."""
-    import matplotlib.pyplot as plt
-
-    runs = [r for r in runs if _series(r, "pass")[0]]
-    if not runs:
-        return []
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for i, r in enumerate(runs):
-        kw = {"color": f"C{i % 10}", "label": r.name, "marker": "o", "markersize": 3}
-        axes[0].plot(*_series(r, "pass"), **kw)
-        for ax, key in zip(axes[1:], ("syntax_valid", "collapse_rate")):
-            steps, vals = _series(r, key)
-            ax.plot(steps, [100 * v for v in vals], **kw)
-    n = max((r.n_tasks or 20) for r in runs)
-    axes[0].axhline(n * 5 / 20, color="gray", ls="--", lw=1, label="success (5/20)")
-    axes[0].set(title=f"mini pass (of {n})", ylim=(-0.5, n + 0.5))
-    axes[1].set(title="syntax valid (%)", ylim=(-2, 102))
-    axes[2].set(title="collapse rate (%)", ylim=(-2, 102))
-    for ax in axes:
-        ax.set(xlabel="step")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    _save(fig, path)
-    plt.close(fig)
-    return [r.name for r in runs]
-
-
-def best_eval(run: Run) -> dict:
-    """The evaluator dict of the run's best step, else its latest, else the final mini eval."""
-    evals_dir = run.path / "evals"
-    if run.best_step is not None and (evals_dir / f"step_{run.best_step}.json").is_file():
-        return read_json(evals_dir / f"step_{run.best_step}.json")
-    steps = sorted(int(f.stem[5:]) for f in evals_dir.glob("step_*.json") if f.stem[5:].isdigit())
-    if steps:
-        return read_json(evals_dir / f"step_{steps[-1]}.json")
-    return run.evals.get("mini", {})
-
-
-def category_scores(ev: dict) -> dict[str, float]:
-    out = {}
-    for cat, v in (ev.get("by_category") or {}).items():
-        if isinstance(v, dict) and isinstance(v.get("pass@1"), (int, float)):
-            out[str(cat)] = float(v["pass@1"])
-    return out
-
-
-def plot_categories(runs: list[Run], path: Path) -> list[str]:
-    """Grouped bars: pass@1 per category, one bar per run."""
-    import matplotlib.pyplot as plt
-
-    scores = {r.name: category_scores(best_eval(r)) for r in runs}
-    scores = {k: v for k, v in scores.items() if v}
-    cats = sorted({c for v in scores.values() for c in v})
-    if not cats:
-        return []
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(cats) * max(len(scores), 1)), 4))
-    width = 0.8 / len(scores)
-    for i, (name, by_cat) in enumerate(scores.items()):
-        xs = [j + i * width - 0.4 + width / 2 for j in range(len(cats))]
-        ax.bar(xs, [100 * by_cat.get(c, 0.0) for c in cats], width, label=name, color=f"C{i}")
-    ax.set_xticks(range(len(cats)), cats, rotation=30, ha="right")
-    ax.set(title="pass@1 by category (best eval)", ylabel="%", ylim=(0, 100))
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
-    plt.close(fig)
-    return list(scores)
 
 
 # ---- report sections ----
 
 def final_metrics(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     benches = sorted({b for r in runs for b in r.evals})
-    header = ["run", "last step", "train loss", "val loss", "val ppl", "best step",
-              "best mini", *[f"{b} pass@1" for b in benches]]
+    header = ["run", "last step", "train loss", "val loss", "val ppl", "selected", "dev pass",
+              "mini pass", *[f"{b} pass@1" for b in benches]]
     rows = []
     for r in runs:
         last = {}
         for m in r.metrics:
             last.update({k: v for k, v in m.items() if k in ("loss", "val_loss", "val_ppl")})
         fmt = [f"{last[k]:.4g}" if k in last else "" for k in ("loss", "val_loss", "val_ppl")]
-        best = "" if r.best_pass is None else f"{r.best_pass}/{r.n_tasks}"
-        rows.append([r.name, str(r.steps or ""), *fmt, str(r.best_step or ""), best,
+        cells = display_row(r)
+        rows.append([r.name, str(r.steps or ""), *fmt, *cells[6:9],
                      *[pct(r.evals.get(b, {}).get("pass@1")) for b in benches]])
     return header, rows
 
 
-def task_reports(runs: list[Run]) -> dict[Path, dict]:
-    """tasks/report.json of each run's task set, and of a pipeline's `tasks/` folder."""
-    found: dict[Path, dict] = {}
+SELECTION_NOTE = {
+    "dev": "chosen on the dev set (never reported)",
+    "val_loss": "chosen on validation loss (no dev set)",
+    "mini": "chosen on mini-HumanEval, a reported benchmark: its mini number is a maximum "
+            "over several looks at the test set",
+    "score": "chosen on the evaluator's score",
+}
+
+
+def selection_section(doc: Doc, runs: list[Run]) -> None:
+    """Per run and benchmark: twins of its tasks in the training data, what selected."""
+    doc.heading("Selection and contamination")
+    rows = []
     for r in runs:
-        places = [r.path.parent / "tasks"]
-        if isinstance(r.info.get("tasks"), str):
-            places.insert(0, Path(r.info["tasks"]))
-        for p in places:
-            f = (p / "report.json").resolve()
-            if f not in found and f.is_file():
-                found[f] = read_json(f)
-    return found
+        counts = r.twin_counts() or {}
+        for bench in sorted(set(r.evals) | set(counts)) or [""]:
+            twins = twins_cell(r, [bench]) if bench else twins_cell(r)
+            dropped = (r.twins or {}).get(bench, {})
+            dropped = dropped.get("train_tasks_dropped", "") if isinstance(dropped, dict) else ""
+            rows.append([r.name, bench, pct(r.evals.get(bench, {}).get("pass@1")), twins,
+                         str(dropped), SELECTION_NOTE.get(r.selected_on, r.selected_on)])
+    doc.table(["run", "benchmark", "pass@1", "eval tasks with a twin in training data",
+               "twins dropped", "checkpoint selection"], rows)
+    loud = [f"{r.name}: CONTAMINATED: its training data kept behavioural twins of evaluation "
+            f"tasks (--allow-contamination, {r.tasks_report}); its benchmark numbers are not "
+            "held-out numbers." for r in runs if r.contaminated]
+    loud += [f"{r.name}: the training data ({r.tasks_report}) predates the behavioural twin "
+             "check: twins unchecked." for r in runs if r.tasks_report and r.twins is None]
+    loud += [f"{r.name}: the mini curve in its evals (mini_info) is information only, not used "
+             "for selection." for r in runs if r.mini_info]
+    doc.bullets(loud)
 
 
 def data_section(doc: Doc, runs: list[Run]) -> None:
@@ -252,15 +92,17 @@ def data_section(doc: Doc, runs: list[Run]) -> None:
     doc.bullets([f"{r.name}: {r.data}" + (f" ({r.info['dropped_too_long']} tasks too long, "
                                            "dropped)" if r.info.get("dropped_too_long") else "")
                  for r in runs if r.data])
-    for path, rep in task_reports(runs).items():
-        cont = rep.get("contamination", {})
+    for path in dict.fromkeys(r.tasks_report for r in runs if r.tasks_report):
+        rep = read_json(path)
+        cont, dev = rep.get("contamination", {}), rep.get("dev", {})
         doc.para(f"Tasks ({path}):")
         doc.bullets([
-            f"train {rep.get('n_train', '?')}, val {rep.get('n_val', '?')}; sources: "
+            f"train {rep.get('n_train', '?')}, val {rep.get('n_val', '?')}, dev "
+            f"{dev.get('n', 'none')}; sources: "
             + ", ".join(f"{k} {v}" for k, v in rep.get("by_source", {}).items()),
             "dropped: " + (", ".join(f"{k}: {v}" for k, v in rep.get("dropped", {}).items())
                            or "none"),
-            f"contamination: {cont.get('hits', '?')} hits against "
+            f"n-gram contamination: {cont.get('hits', '?')} hits against "
             f"{', '.join(cont.get('checked_against', [])) or '?'}"
             + (" (kept: --allow-contamination)" if rep.get("allow_contamination") else
                " (dropped)"),
@@ -290,10 +132,10 @@ def hardware(runs: list[Run]) -> list[str]:
 
 
 def examples(run: Run) -> list[dict]:
-    """Samples of the best eval step (evals/samples_step_N.jsonl), else the final mini eval."""
+    """Samples of the selected step (evals/samples_step_N.jsonl), else the final mini eval."""
     files = []
-    if run.best_step is not None:
-        files.append(run.path / "evals" / f"samples_step_{run.best_step}.jsonl")
+    if run.selected_step is not None:
+        files.append(run.path / "evals" / f"samples_step_{run.selected_step}.jsonl")
     if "mini" in run.eval_dirs:
         files.append(Path(run.eval_dirs["mini"]) / "results.jsonl")
     for f in files:
@@ -337,16 +179,20 @@ def build_report(runs: list[Run], out: Path) -> Doc:
     doc = Doc()
     doc.heading("codeling report card", 1)
     doc.para(f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from {len(runs)} run(s). Verdict "
-             "rule: best mini pass ≥5/20 success; 1–4 partial (more data or a bigger model); "
-             "0 zero (data is not the bottleneck → bigger model).")
+             "rule: mini pass of the selected checkpoint ≥5/20 success; 1–4 partial (more data "
+             "or a bigger model); 0 zero (data is not the bottleneck → bigger model).")
     doc.heading("Runs")
     doc.table(COLUMNS, [display_row(r) for r in runs])
     doc.heading("Final metrics")
     doc.table(*final_metrics(runs))
+    selection_section(doc, runs)
     doc.heading("Plots")
-    for name, fn, alt in (("loss.png", plot_losses, "train and validation loss"),
-                          ("evals.png", plot_evals, "mini pass, syntax and collapse by step"),
-                          ("categories.png", plot_categories, "pass@1 by category")):
+    for name, fn, alt in (
+            ("loss.png", plot_losses, "train and validation loss"),
+            ("evals.png", plot_evals, "in-training pass, syntax and collapse by step"),
+            ("categories.png", plot_breakdown, "pass@1 by category"),
+            ("styles.png", lambda rs, p: plot_breakdown(rs, p, "per_style"),
+             "pass@1 by prompt style")):
         if fn(runs, out / name):
             doc.image(name, alt)
     data_section(doc, runs)

@@ -1,0 +1,81 @@
+"""evaluate/live.py: the dev-set evaluator on real tasks, a real tiny model and the real sandbox;
+its breakdown keys are the ones metrics.summarize writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from codeling.config import SftConfig
+from codeling.evaluate.harness import judge
+from codeling.evaluate.live import dev_evaluator, eval_result
+from codeling.evaluate.metrics import summarize
+from codeling.evaluate.sandbox import Limits, Sandbox
+from codeling.io import iter_jsonl
+from codeling.tasks.schema import write_tasks
+from helpers import tiny_model_and_tokenizer
+from test_runs import dev_tasks
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads on 2 shared cores thrash
+    yield
+    torch.set_num_threads(before)
+
+
+def test_eval_result_reads_the_real_summary_keys():
+    tasks = dev_tasks(8)
+    samples = [{"task_id": t.task_id,
+                "completion": t.canonical_solution if i < 3 else "    return return\n"}
+               for i, t in enumerate(tasks)]
+    with Sandbox(Limits(timeout=5.0), workers=1) as sb:
+        rows = judge({t.task_id: t for t in tasks}, samples, sb)
+    res = eval_result(rows, tasks, "dev")
+    s = summarize(rows, tasks, [1])
+    assert res["score"] == res["pass"] == 3 and res["selected_on"] == "dev"
+    assert res["per_category"] == s["per_category"]  # the summary's own key, not by_category
+    assert set(res["per_category"]) == {t.category for t in tasks}
+    assert sum(v["pass@1"] * v["n_tasks"] for v in res["per_category"].values()) == \
+        pytest.approx(3, abs=1e-3)
+    if "per_style" in s:  # metrics.summarize gains per_style (interfaces §1)
+        assert res["per_style"] == s["per_style"]
+    info = eval_result(rows, tasks, "mini", selects=False)
+    assert "score" not in info and "selected_on" not in info
+
+
+def test_dev_evaluator_generates_on_dev_jsonl(tmp_path):
+    model, tok = tiny_model_and_tokenizer()
+    tasks = dev_tasks(6)
+    write_tasks(tmp_path / "tasks" / "dev.jsonl", tasks)
+    cfg = SftConfig(eval_max_new_tokens=12)
+    ev = dev_evaluator(tok, cfg, tmp_path / "run", tmp_path / "tasks")
+    res = ev(model, 7)
+    json.dumps(res)  # goes to evals/step_N.json as is
+    rows = [r for _, r in iter_jsonl(tmp_path / "run" / "evals" / "samples_step_7.jsonl")]
+    assert [r["task_id"] for r in rows] == [t.task_id for t in tasks]
+    assert rows[0]["prompt"] == tasks[0].prompt  # examples in reports read whole functions
+    assert res["score"] == res["pass"] == sum(r["passed"] for r in rows)
+    assert res["n_tasks"] == 6 and res["eval_set"] == "dev"
+    assert set(res["per_category"]) == {t.category for t in tasks}
+    assert "mini_info" not in res  # off by default
+    # no dev set, another rank, or generation evals off: no evaluator (selection on val loss)
+    assert dev_evaluator(tok, cfg, tmp_path / "run", tmp_path / "nowhere") is None
+    assert dev_evaluator(tok, cfg, tmp_path / "run", tmp_path / "tasks", rank=1) is None
+    off = SftConfig(eval_mini=False)
+    assert dev_evaluator(tok, off, tmp_path / "run", tmp_path / "tasks") is None
+
+
+def test_mini_info_is_labelled_and_never_scores(tmp_path):
+    model, tok = tiny_model_and_tokenizer()
+    write_tasks(tmp_path / "dev.jsonl", dev_tasks(3))
+    ev = dev_evaluator(tok, SftConfig(eval_max_new_tokens=4), tmp_path / "run", tmp_path,
+                       mini_info=True)
+    res = ev(model, 1)
+    assert res["mini_info"]["used_for_selection"] is False
+    assert res["mini_info"]["n_tasks"] == 20 and "score" not in res["mini_info"]
+    assert res["score"] == res["pass"]  # the dev count alone
+    assert (tmp_path / "run" / "evals" / "samples_mini_step_1.jsonl").is_file()
