@@ -75,12 +75,42 @@ def _example(assert_src: str, entry: str) -> str:
     return src
 
 
-def _docstring(text: str, example: str) -> str:
-    def safe(s: str) -> str:  # the docstring is not raw: keep backslashes and quotes literal
-        return s.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+def _safe(s: str) -> str:  # the docstring is not raw: keep backslashes and quotes literal
+    return s.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
-    lines = [safe(" ".join(text.split())), *safe(example).split("\n")]
+
+def _docstring(text: str, example: str) -> str:
+    lines = [_safe(" ".join(text.split())), *_safe(example).split("\n")]
     return '    """ ' + "\n    ".join(lines) + '\n    """\n'
+
+
+# prompt augmentation: the same task (tests unchanged) with its text in other shapes
+STYLES = ("default", "doctest", "mbpp", "comment", "prose", "oneline")
+
+
+def _styled(style: str, text: str, asserts: list[str], entry: str, signature: str) -> str:
+    """The signature and what describes it, in a prompt style ("default": text + one example,
+    a doctest where the assert allows)."""
+    flat = " ".join(text.split())
+
+    def doc(lines: list[str]) -> str:
+        return signature + '    """' + "".join((f"    {ln}" if ln else "") + "\n"
+                                              for ln in lines).lstrip() + '    """\n'
+
+    if style == "default":
+        return signature + _docstring(text, _example(asserts[0], entry))
+    if style == "doctest":
+        examples = "\n".join(_example(a, entry) for a in asserts[:2])
+        return doc([*textwrap.wrap(_safe(flat), 80), "", *_safe(examples).split("\n")])
+    if style == "mbpp":  # as MBPP is published: the text and its first test
+        return doc([_safe(flat), _safe(asserts[0].strip())])
+    if style == "comment":
+        return "".join(f"# {ln}\n" for ln in textwrap.wrap(flat, 76) or [flat]) + signature
+    if style == "prose":
+        return doc(["", *textwrap.wrap(_safe(flat), 80)])
+    if style == "oneline":
+        return signature + f'    """{_safe(flat)}"""\n'
+    raise ValueError(f"unknown MBPP prompt style {style!r}; valid: {', '.join(STYLES)}")
 
 
 class _Rename(ast.NodeTransformer):
@@ -110,17 +140,27 @@ def _avoid_check_clash(record: dict, tree: ast.Module, entry: str) -> tuple[dict
     return {**record, "test_list": asserts}, new
 
 
-def mbpp_to_task(record: dict, source: str = "mbpp") -> Task:
-    """Convert one raw MBPP record (any split) into a HumanEval-style Task."""
-    tid = record.get("task_id")
+def function_task(task_id: str, text: str, code: str, asserts: list[str], setup: str = "",
+                  check: str = "", entry: str | None = None, source: str = "mbpp",
+                  style: str = "default", where: str = "mbpp") -> Task:
+    """A task from an instruction, a reference program and its tests (asserts calling the
+    function by name, or a `check(candidate)` function): the prompt is the reference's imports
+    and the target's signature with the instruction; the solution is the body and any other
+    top-level code. `entry` defaults to the function the first assert calls."""
     try:
-        tree = ast.parse(_normalise(record["code"]))
+        tree = ast.parse(_normalise(code))
     except SyntaxError as e:
-        raise DataError("mbpp", f"task {tid}: reference does not parse ({e.msg})",
+        raise DataError(where, f"task {task_id}: reference does not parse ({e.msg})",
                         field="code") from e
-    record, entry = _avoid_check_clash(record, tree, entry_point_of(record, tree))
+    record = {"task_id": task_id, "test_list": asserts}
+    if entry is None:
+        record, entry = _avoid_check_clash(record, tree, entry_point_of(record, tree))
+        asserts = record["test_list"]
+    fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == entry), None)
+    if fn is None:
+        raise DataError(where, f"task {task_id}: `{entry}` is not defined in the solution",
+                        field="solution")
     imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == entry)
     rest = [n for n in tree.body if n is not fn and n not in imports]
     body = list(fn.body)
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
@@ -129,14 +169,35 @@ def mbpp_to_task(record: dict, source: str = "mbpp") -> Task:
     header = "".join(ast.unparse(n) + "\n" for n in imports)
     returns = f" -> {ast.unparse(fn.returns)}" if fn.returns else ""
     signature = f"def {entry}({ast.unparse(fn.args)}){returns}:\n"
-    prompt = (header + "\n\n" if header else "") + signature + _docstring(
-        record["text"], _example(record["test_list"][0], entry))
+    if not asserts and style in ("default", "doctest", "mbpp"):
+        style = "prose"  # only a check function: no example to show
+    prompt = (header + "\n\n" if header else "") + _styled(style, text, asserts, entry, signature)
     solution = textwrap.indent(ast.unparse(ast.Module(body=body, type_ignores=[])), "    ")
     if rest:
         solution += "\n\n\n" + ast.unparse(ast.Module(body=rest, type_ignores=[]))
-    setup = _normalise(record.get("test_setup_code") or "").strip()
-    asserts = textwrap.indent("\n".join(_normalise(a).strip() for a in record["test_list"]), "    ")
-    test = (setup + "\n\n\n" if setup else "") + f"def check(candidate):\n{asserts}\n"
-    return Task(task_id=f"{source}/{tid}", prompt=prompt, entry_point=entry,
-                canonical_solution=solution + "\n", test=test,
-                category=guess_category(record["text"]), level=1, source=source)
+    setup = _normalise(setup or "").strip()
+    if check:
+        test = (setup + "\n\n\n" if setup else "") + _normalise(check).strip() + "\n"
+    else:
+        lines = textwrap.indent("\n".join(_normalise(a).strip() for a in asserts), "    ")
+        test = (setup + "\n\n\n" if setup else "") + f"def check(candidate):\n{lines}\n"
+    extra = {} if style == "default" else {"style": style}
+    return Task(task_id=task_id, prompt=prompt, entry_point=entry,
+                canonical_solution=solution + "\n", test=test, category=guess_category(text),
+                level=1, source=source, extra=extra)
+
+
+def mbpp_to_task(record: dict, source: str = "mbpp", style: str = "default") -> Task:
+    """Convert one raw MBPP record (any split) into a HumanEval-style Task; `style` renders
+    its prompt in another shape (STYLES; the tests are the same)."""
+    return function_task(f"{source}/{record.get('task_id')}", record["text"], record["code"],
+                         list(record["test_list"]), record.get("test_setup_code") or "",
+                         source=source, style=style)
+
+
+def pick_style(task_id: str, seed: int = 0) -> str:
+    """A prompt style for one task, fixed by its id and the seed (for augmenting a split)."""
+    import hashlib
+
+    digest = hashlib.sha1(f"{seed}:{task_id}".encode()).digest()
+    return STYLES[digest[0] % len(STYLES)]
