@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("codeling.serve", "OpenAI-compatible HTTP server for a checkpoint"),
     "runs": ("codeling.runs", "the experiments table of run folders"),
     "report": ("codeling.report", "plots and a report card for runs"),
-    "pipeline": ("codeling.pipeline", "every stage, end to end, resumable (the main command)"),
+    "pipeline": ("codeling.pipeline", "every stage, end to end; reruns reuse what a config change left valid"),
 }
 
 
