@@ -130,15 +130,3 @@ def dev_evaluator(tokenizer, cfg, run_dir: str | Path, tasks_dir: str | Path | N
     return GenerationEval(read_tasks(path), tokenizer, dev_stop(),
                           max_new_tokens=cfg.eval_max_new_tokens, out_dir=out_dir, name="dev",
                           info=info)
-
-
-def mini_evaluator(tokenizer, cfg, run_dir: str | Path, rank: int = 0) -> GenerationEval | None:
-    """Deprecated, selects on mini (a reported benchmark): only until sft and distill call
-    `dev_evaluator`. Its best.json says `"selected_on": "mini"`, and reports flag it."""
-    if not getattr(cfg, "eval_mini", True) or rank != 0:
-        return None
-    from codeling.tasks.benchmarks import load_benchmark, stop_sequences
-
-    return GenerationEval(load_benchmark("mini"), tokenizer, stop_sequences("mini"),
-                          max_new_tokens=cfg.eval_max_new_tokens,
-                          out_dir=Path(run_dir) / "evals", name="mini")
