@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from codeling.checkpoint import load_model
-from codeling.io import read_jsonl
+from codeling.io import read_jsonl, write_jsonl
 from codeling.lora import load_adapter, merge_adapter
 from codeling.objectives import IGNORE
 from codeling.sft import TaskBatches, collate, encode_example
@@ -196,8 +196,19 @@ def test_tasks_may_be_one_jsonl_file(setup, capsys):
                  "save_every=2", "eval_every=2", "eval_mini=false", "threads=1"]) == 0
     rec = json.loads((run / "run.json").read_text())
     assert rec["tasks"] == str(file.resolve()) and rec["n_train"] > 0 and rec["n_val"] == 0
-    bad = root / "bad.jsonl"
-    bad.write_text('{"task_id": "a/1", "prompt": "def f():\\n"}\n')
-    assert main(["sft", "--init", str(base), "--tasks", str(bad), "--run-dir",
+    # the plan's records: a signature prompt, an instruction prompt; one without tests is refused
+    plan = [{"id": "p1", "prompt": "def double(x):\n", "solution": "    return 2 * x\n",
+             "tests": ["assert double(2) == 4"]},
+            {"id": "p2", "prompt": "Write a function that adds two numbers.",
+             "solution": "def add(a, b):\n    return a + b\n", "test_list": ["assert add(1, 2) == 3"]}]
+    write_jsonl(root / "plan.jsonl", plan)
+    run = root / "plan-run"
+    assert main(["sft", "--init", str(base), "--tasks", str(root / "plan.jsonl"), "--run-dir",
+                 str(run), "--no-progress", "--full", "steps=1", "batch_size=2", "seq_len=200",
+                 "eval_mini=false", "threads=1"]) == 0, capsys.readouterr().err
+    assert json.loads((run / "run.json").read_text())["n_train"] == 2
+    write_jsonl(root / "bad.jsonl", [*plan, {"id": "p3", "prompt": "def f():\n",
+                                             "solution": "    return 1\n"}])
+    assert main(["sft", "--init", str(base), "--tasks", str(root / "bad.jsonl"), "--run-dir",
                  str(root / "bad-run"), "--no-progress", "seq_len=200"]) == 2
-    assert "bad.jsonl:1" in capsys.readouterr().err
+    assert "bad.jsonl:3: field 'tests': record has no tests" in capsys.readouterr().err

@@ -34,7 +34,7 @@ import torch
 from codeling.config import ConfigError, add_config_arguments
 from codeling.objectives import IGNORE
 from codeling.stage import open_stage, run_main
-from codeling.tasks.schema import Task, read_tasks
+from codeling.tasks.schema import Task, read_task_records, read_tasks
 
 
 def encode_example(tokenizer, task: Task, max_tokens: int) -> tuple[list[int], int] | None:
@@ -157,11 +157,7 @@ def read_task_source(path: Path) -> tuple[list[Task], list[Task]]:
     if path.is_dir():
         val = path / "val.jsonl"
         return read_tasks(path / "train.jsonl"), read_tasks(val) if val.exists() else []
-    return read_task_file(path), []
-
-
-def read_task_file(path: Path) -> list[Task]:
-    return read_tasks(path)
+    return read_task_records(path), []
 
 
 def task_data(path: Path, tokenizer, tc, rank: int = 0, world: int = 1
