@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from codeling.evaluate.harness import evaluate_samples
-from codeling.evaluate.sandbox import Limits
+from codeling.evaluate.harness import evaluate_samples, judge
+from codeling.evaluate.metrics import summarize
+from codeling.evaluate.sandbox import Limits, Sandbox
 from codeling.tasks.benchmarks import load_benchmark
 
 CLI = [sys.executable, "-m", "codeling.cli"]
@@ -61,6 +65,8 @@ def test_samples_results_and_pass_at_k(tmp_path):
     assert summary["pass@2"] == pytest.approx(1.0)
     assert summary["syntax_valid"] == pytest.approx(0.75)
     assert summary["collapse_rate"] == pytest.approx(0.25)
+    assert summary["n_errors"] == 0 and summary["errors"] == [] and "per_style" in summary
+    assert all(r["error"] is False for r in rows)
 
 
 def test_resume_continues_where_it_stopped(tmp_path):
@@ -98,3 +104,48 @@ def test_evaluate_does_not_import_torch(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def _busy_children(pid: int) -> int:
+    n = 0
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1] \
+                    .split()[1] == str(pid):
+                n += 1
+        except OSError:
+            continue
+    return n
+
+
+def test_a_sample_the_sandbox_cannot_judge_is_an_error_not_a_failure():
+    tasks = load_benchmark("mini")[:2]
+    by_id = {t.task_id: t for t in tasks}
+    slow = "    import time\n    time.sleep(1.0)\n" + tasks[0].canonical_solution
+    with Sandbox(Limits(timeout=10), workers=1) as box:
+        killed: list[int] = []
+
+        def kill_twice() -> None:  # the worker running the sample dies, and so does its retry
+            end = time.time() + 30
+            while len(killed) < 2 and time.time() < end:
+                for w in list(box._all):
+                    if w.proc.pid not in killed and _busy_children(w.proc.pid):
+                        w.proc.kill()
+                        killed.append(w.proc.pid)
+                time.sleep(0.01)
+
+        t = threading.Thread(target=kill_twice)
+        t.start()
+        lost = judge(by_id, [{"task_id": tasks[0].task_id, "completion": slow,
+                              "sample_index": 0}], box)
+        t.join()
+        judged = judge(by_id, [{"task_id": t.task_id, "completion": t.canonical_solution,
+                                "sample_index": i} for i, t in enumerate(tasks, start=1)], box)
+    assert len(killed) == 2
+    assert lost[0]["error"] is True and lost[0]["passed"] is False
+    assert lost[0]["result"].startswith("error: sandbox worker crashed")
+    assert [r["passed"] for r in judged] == [True, True]
+    s = summarize(lost + judged, tasks)
+    assert s["n_errors"] == 1 and s["errors"][0]["task_id"] == tasks[0].task_id
+    assert s["per_task"][tasks[0].task_id] == {"passed": 1, "n": 1, "errors": 1}
+    assert s["pass@1"] == 1.0  # the error is neither a pass nor a failure

@@ -117,8 +117,10 @@ def test_collapse_reason_names_the_rule():
 
 
 def _tasks() -> list[Task]:
-    return [Task("t/0", PROMPT, "f", "    return sum(xs)\n", "def check(c): pass", "lists"),
-            Task("t/1", PROMPT, "f", "    return sum(xs)\n", "def check(c): pass", "lists"),
+    return [Task("t/0", PROMPT, "f", "    return sum(xs)\n", "def check(c): pass", "lists",
+                 extra={"style": "doctest"}),
+            Task("t/1", PROMPT, "f", "    return sum(xs)\n", "def check(c): pass", "lists",
+                 extra={"style": "prose"}),
             Task("t/2", PROMPT, "f", "    return sum(xs)\n", "def check(c): pass", "strings")]
 
 
@@ -137,19 +139,27 @@ def test_summarize_counts_rates_and_categories():
     assert s["collapse_rate"] == pytest.approx(8 / 12, abs=1e-4)
     assert s["n_tasks"] == 3 and s["n_samples"] == 12
     assert s["passed_tasks_first_sample"] == 1 and s["passed_tasks_any_sample"] == 2
-    assert s["per_task"]["t/0"] == {"passed": 3, "n": 4}
+    assert s["per_task"]["t/0"] == {"passed": 3, "n": 4, "errors": 0}
     assert s["per_category"]["lists"]["n_tasks"] == 2
     assert s["per_category"]["strings"]["pass@1"] == 0.25
     assert s["per_category"]["lists"]["pass@1"] == pytest.approx(0.375, abs=1e-4)
+    assert s["per_style"]["doctest"]["pass@1"] == 0.75
+    assert s["per_style"]["prose"]["pass@1"] == 0.0
+    assert s["per_style"]["unstyled"] == s["per_category"]["strings"]
+    assert s["n_errors"] == 0 and s["errors"] == [] and s["n_tasks_without_samples"] == 0
 
 
 def test_summarize_uses_precomputed_flags_and_explicit_ks():
     rows = [{"task_id": "t/0", "completion": "x", "passed": True, "syntax_ok": True,
              "collapse": None}]
     s = summarize(rows, {t.task_id: t for t in _tasks()}, ks=[1, 5])
-    assert s["pass@1"] == 1.0 and "pass@5" not in s  # k > n is dropped
+    assert "pass@5" not in s  # k > n is dropped
     assert s["syntax_valid"] == 1.0 and s["collapse_rate"] == 0.0
-    assert s["tasks_without_samples"] == ["t/1", "t/2"]
+    # every problem counts: two tasks without samples score 0
+    assert s["pass@1"] == pytest.approx(1 / 3, abs=1e-4) and s["n_tasks"] == 3
+    assert s["tasks_without_samples"] == ["t/1", "t/2"] and s["n_tasks_without_samples"] == 2
+    assert s["per_category"]["strings"] == {**s["per_category"]["strings"], "n_tasks": 1,
+                                            "pass@1": 0.0}
     assert default_ks(1) == [1] and default_ks(25) == [1, 2, 5, 10, 20]
     with pytest.raises(ValueError):
         summarize([], _tasks())
@@ -159,3 +169,26 @@ def test_metrics_does_not_import_torch():
     code = "import sys, codeling.evaluate.metrics; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_errors_stay_out_of_pass_at_k_and_are_listed():
+    def row(tid, i, passed, error=False):
+        res = "error: sandbox worker crashed (x)" if error else ("passed" if passed else "failed: a")
+        return {"task_id": tid, "completion": "    return sum(xs)\n", "passed": passed,
+                "result": res, "error": error, "sample_index": i}
+
+    rows = [row("t/0", 0, True), row("t/0", 1, False, error=True), row("t/0", 2, False),
+            row("t/1", 3, False, error=True),  # nothing judgeable: counts as 0
+            row("t/2", 4, True), row("t/2", 5, True)]
+    s = summarize(rows, _tasks())
+    assert s["per_task"]["t/0"] == {"passed": 1, "n": 2, "errors": 1}
+    assert s["pass@1"] == pytest.approx((1 / 2 + 0 + 1) / 3, abs=1e-4)
+    # k goes up to the fewest judged samples of a task that has any (2), not to 1 for t/1
+    assert s["pass@2"] == pytest.approx((1 + 0 + 1) / 3, abs=1e-4) and "pass@5" not in s
+    assert s["n_errors"] == 2
+    assert s["errors"] == [
+        {"task_id": "t/0", "completion_id": 1, "reason": "sandbox worker crashed (x)"},
+        {"task_id": "t/1", "completion_id": 3, "reason": "sandbox worker crashed (x)"}]
+    assert s["tasks_without_samples"] == ["t/1"] and s["n_tasks_without_samples"] == 1
+    assert s["passed_tasks_first_sample"] == 2  # t/0's first judged sample passed
+    assert json.loads(json.dumps(s)) == s

@@ -168,22 +168,31 @@ def _rate(flags: list[bool]) -> float:
     return round(sum(flags) / len(flags), 4) if flags else 0.0
 
 
+def _is_error(r: dict) -> bool:
+    """The sandbox could not judge this sample (harness rows say `error`); not a model failure."""
+    return bool(r.get("error")) or str(r.get("result", "")).startswith("error: ")
+
+
 def summarize(results: list[dict], problems: dict[str, Task] | Sequence[Task],
               ks: Sequence[int] | None = None) -> dict:
     """Aggregate per-sample results (task_id, completion, passed) into a JSON-able summary.
 
+    pass@k counts every problem: a task without a judgeable sample counts as 0. Samples the
+    sandbox could not judge (`error`) stay out of pass@k's n and are listed under `errors`.
     Rows may carry precomputed `syntax_ok` and `collapse` (the harness writes both); otherwise
     they are computed here. Samples of a task are ordered by `sample_index` when present.
+    `per_category` and `per_style` (task.extra["style"]) break pass@k down by task kind.
     """
     by_id = problems if isinstance(problems, dict) else {t.task_id: t for t in problems}
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for r in results:
-        groups[r["task_id"]].append(r)
-    if not groups:
+    if not results:
         raise ValueError("no results to summarize")
+    groups: dict[str, list[dict]] = {tid: [] for tid in by_id}
+    for r in results:
+        groups.setdefault(r["task_id"], []).append(r)
     for rows in groups.values():
         rows.sort(key=lambda r: r.get("sample_index", 0))
-    n_min = min(len(rows) for rows in groups.values())
+    judged = {tid: [r for r in rows if not _is_error(r)] for tid, rows in groups.items()}
+    n_min = min((len(rows) for rows in judged.values() if rows), default=1)
     ks = sorted({k for k in (ks or default_ks(n_min)) if 1 <= k <= n_min} | {1})
 
     def syntax_ok(r: dict) -> bool:
@@ -194,31 +203,46 @@ def summarize(results: list[dict], problems: dict[str, Task] | Sequence[Task],
     def collapsed(r: dict) -> bool:
         return bool(r["collapse"] if "collapse" in r else is_collapsed(r["completion"]))
 
-    per_task, cats = {}, defaultdict(list)
+    per_task, cats, styles = {}, defaultdict(list), defaultdict(list)
     for tid, rows in groups.items():
-        c = sum(bool(r["passed"]) for r in rows)
-        per_task[tid] = {"passed": c, "n": len(rows)}
+        ok = judged[tid]
+        per_task[tid] = {"passed": sum(bool(r["passed"]) for r in ok), "n": len(ok),
+                         "errors": len(rows) - len(ok)}
         task = by_id.get(tid)
-        cats[(task.category if task else "") or "uncategorised"].append((tid, rows))
+        cats[(task.category if task else "") or "uncategorised"].append(tid)
+        styles[(task.extra.get("style", "") if task else "") or "unstyled"].append(tid)
 
-    def block(items: list[tuple[str, list[dict]]]) -> dict:
-        samples = [r for _, rows in items for r in rows]
-        out = {"n_tasks": len(items)}
+    def task_pass(tid: str, k: int) -> float:
+        n, c = per_task[tid]["n"], per_task[tid]["passed"]
+        return pass_at_k(n, c, k) if n else 0.0  # nothing judgeable: not a pass
+
+    def block(tids: list[str]) -> dict:
+        samples = [r for t in tids for r in groups[t]]
+        out = {"n_tasks": len(tids)}
         for k in ks:
-            out[f"pass@{k}"] = round(float(np.mean(
-                [pass_at_k(per_task[t]["n"], per_task[t]["passed"], k) for t, _ in items])), 4)
+            out[f"pass@{k}"] = round(float(np.mean([task_pass(t, k) for t in tids])), 4)
         out["syntax_valid"] = _rate([syntax_ok(r) for r in samples])
         out["collapse_rate"] = _rate([collapsed(r) for r in samples])
         return out
 
-    summary = block(list(groups.items()))
+    errors = [{"task_id": r["task_id"],
+               "completion_id": r.get("completion_id", r.get("sample_index", i)),
+               "reason": str(r.get("result", "")).removeprefix("error: ")}
+              for tid, rows in groups.items() for i, r in enumerate(rows) if _is_error(r)]
+    without = sorted(tid for tid, ok in judged.items() if not ok)
+    counts = [len(ok) for ok in judged.values()]
+    summary = block(list(groups))
     summary.update({
         "n_samples": len(results),
-        "samples_per_task": {"min": n_min, "max": max(len(v) for v in groups.values())},
-        "passed_tasks_first_sample": sum(bool(rows[0]["passed"]) for rows in groups.values()),
+        "n_errors": len(errors),
+        "errors": errors,
+        "samples_per_task": {"min": min(counts), "max": max(counts)},
+        "passed_tasks_first_sample": sum(bool(ok and ok[0]["passed"]) for ok in judged.values()),
         "passed_tasks_any_sample": sum(v["passed"] > 0 for v in per_task.values()),
-        "tasks_without_samples": sorted(set(by_id) - set(groups)),
-        "per_category": {cat: block(items) for cat, items in sorted(cats.items())},
+        "n_tasks_without_samples": len(without),
+        "tasks_without_samples": without,
+        "per_category": {cat: block(tids) for cat, tids in sorted(cats.items())},
+        "per_style": {st: block(tids) for st, tids in sorted(styles.items())},
         "per_task": per_task,
     })
     return summary
