@@ -8,7 +8,9 @@ Two sample sets:
   mixed      ~500 samples: the canonical ones plus broken variants (wrong values, exceptions,
              early sys.exit, syntax errors, a few infinite loops).
 For each set it prints both samples/s figures and their ratio (goal: ≥3× with isolation on)
-and checks that the per-sample verdicts are identical.
+and checks that the per-sample verdicts are identical. Then a breakdown of codeling's time per
+sample: fork, + namespaces (unshare, PID 1), + mount set-up, the full verdict round trip of a
+trivial program in each isolation mode, pool start-up, and the programs' own run time.
 
     .venv/bin/python bench/evaluator.py [--workers N] [--timeout S] [--n-mixed 500]
 """
@@ -21,13 +23,15 @@ import json
 import os
 import random
 import re
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from codeling.evaluate import isolate
 from codeling.evaluate.harness import evaluate_samples
-from codeling.evaluate.sandbox import Limits, default_workers
+from codeling.evaluate.sandbox import Limits, Sandbox, default_workers
 from codeling.tasks.benchmarks import load_benchmark
 
 
@@ -100,6 +104,62 @@ def run_codeling(tasks, samples: list[dict], workers: int, timeout: float, tmp: 
     return secs, [r["passed"] for r in rows], summary["isolation"], timeouts
 
 
+def _median_ms(fn, n: int) -> float:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _forked(step) -> None:
+    """Run `step` in a child (and its PID 1 child for the namespace steps), then wait."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            step()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _in_namespace(inner=None) -> None:
+    isolate.enter_namespaces(os.geteuid() == 0, os.getuid(), os.getgid())
+    _forked(inner or (lambda: None))
+
+
+def breakdown(tasks, workers: int, timeout: float) -> None:
+    """Where codeling's time per sample goes (medians; ms)."""
+    tmpfs = 2 * Limits().file_size_mb + 8
+    rows = [("fork + exit + wait", _median_ms(lambda: _forked(lambda: None), 100))]
+    try:
+        rows.append(("+ unshare, fork PID 1", _median_ms(lambda: _forked(_in_namespace), 100)))
+        rows.append(("+ mount set-up in PID 1", _median_ms(lambda: _forked(
+            lambda: _in_namespace(lambda: isolate.setup_filesystem(tmpfs))), 50)))
+    except OSError as e:
+        rows.append((f"namespaces unavailable ({e})", float("nan")))
+    for mode in ("namespaces", "rlimits"):
+        try:
+            start = time.perf_counter()
+            with Sandbox(Limits(timeout=timeout), workers=workers, isolation=mode) as sb:
+                sb.run_all(["pass\n"] * workers)
+                if mode == "namespaces":
+                    rows.append((f"pool start-up, {workers} workers",
+                                 1e3 * (time.perf_counter() - start)))
+                rows.append((f"verdict round trip, trivial program, {mode}",
+                             _median_ms(lambda sb=sb: sb.run("pass\n"), 50)))
+                if mode == "namespaces":
+                    res = sb.run_all([t.program(t.canonical_solution) for t in tasks])
+                    rows.append(("canonical HumanEval, mean in-sandbox time per sample",
+                                 1e3 * sum(r.seconds for r in res) / len(res)))
+        except Exception as e:  # a breakdown row, not the benchmark
+            rows.append((f"{mode}: {e}", float("nan")))
+    print("time per sample (ms, median):")
+    for name, ms in rows:
+        print(f"  {name:55s} {ms:8.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=default_workers())
@@ -125,6 +185,7 @@ def main() -> int:
                   f"  ({n_to} timeouts: ≥{n_to * args.timeout / args.workers:.0f} s of wall "
                   "time for either harness)"
                   + (f"  differ on {diff[:10]}" if diff else ""))
+    breakdown(tasks, args.workers, args.timeout)
     return 0 if ok else 1
 
 

@@ -67,15 +67,6 @@ def _close_fds_except(keep: tuple[int, ...]) -> None:
     os.closerange(low, 1 << 16)
 
 
-def _null_stdio() -> None:
-    """fds 0-2 of a fresh child are the zygote's, i.e. the evaluator's stderr: a caller that
-    captures it would wait for every process holding it, so children never keep them."""
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
-
-
 def _arm_pdeathsig(parent: int | None, life_fd: int | None = None) -> None:
     """Die with our parent. Re-run after every credential change (it clears PDEATHSIG); then
     check the parent is still there, since it may have died before the prctl took effect."""
@@ -250,7 +241,7 @@ class Zygote:
 
     def _child(self, program, timeout, limits, out_w, v_w, n_r, c_w, k_r) -> None:
         try:
-            _null_stdio()
+            isolate.null_stdio()
             _close_fds_except((out_w, v_w, n_r, c_w, k_r))  # incl. the protocol pipes
             _arm_pdeathsig(self.pid)
             if self.mode != "namespaces":
@@ -356,33 +347,6 @@ class Zygote:
         return {**res, "status": "failed", "reason": f"exited early with code {code}"}
 
 
-def probe(mode: str) -> str:
-    """Try namespace isolation once in a throwaway child; returns the mode that works."""
-    if mode != "namespaces":
-        return mode
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            _null_stdio()
-            isolate.enter_namespaces(os.geteuid() == 0, os.getuid(), os.getgid())
-            b = os.fork()
-            if b == 0:
-                isolate.setup_filesystem(tmpfs_mb=1)
-                os._exit(0)
-            _, st = os.waitpid(b, 0)
-            os.write(w, b"ok" if st == 0 else b"no")
-        except BaseException:
-            os.write(w, b"no")
-        os._exit(0)
-    os.close(w)
-    ok = os.read(r, 2) == b"ok"
-    os.close(r)
-    os.waitpid(pid, 0)
-    return "namespaces" if ok else "rlimits"
-
-
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     # No PDEATHSIG here: it fires when the *thread* that spawned us exits (Sandbox pools spawn
@@ -397,7 +361,7 @@ def main() -> None:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(2, 1)  # stray prints from here on cannot corrupt the protocol
-    mode = probe(cfg["mode"])
+    mode = isolate.probe(cfg["mode"])
     zyg = Zygote(mode, cfg["uid"], cfg["gid"], cfg["worker"], proto_in)
     try:
         _write_msg(proto_out, {"ready": True, "mode": mode})
