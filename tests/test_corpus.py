@@ -245,3 +245,27 @@ def test_cli_end_to_end(src: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     assert str(tmp_path / "nope") in capsys.readouterr().err
     assert cli_main(["corpus", "--out", str(out), "--source", str(src), "val_fractio=0.1"]) == 2
     assert "val_fraction" in capsys.readouterr().err
+
+
+# ---- evaluation decontamination ------------------------------------------------------------
+
+def test_files_copying_an_eval_task_are_dropped(src: Path, tmp_path: Path) -> None:
+    from codeling.tasks.benchmarks import load_benchmark
+
+    he = load_benchmark("humaneval")[31]  # is_prime, as published, inside an ordinary module
+    (src / "mathutil.py").write_text("import math\n\n\n" + he.prompt + he.canonical_solution)
+    mb = load_benchmark("mbpp")[0]  # the MBPP test split: its solution alone, reformatted
+    (src / "paths.py").write_text("# helpers\nimport os\n\n\n" + mb.prompt.replace(
+        "    ", "  ") + mb.canonical_solution.replace("    ", "  "))
+    stock = "def loop(l):\n    for i in range(len(l) - 1, -1, -1):\n        print(l[i])\n"
+    (src / "stock.py").write_text(stock * 4 + "values = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n")
+    stats = build_corpus(tmp_path / "out", [src], progress=False)
+    kept = {Path(r["path"]).name for r in rows(tmp_path / "out")}
+    assert "mathutil.py" not in kept and "paths.py" not in kept
+    assert "stock.py" in kept and "decoder.py" in kept  # stock runs and the json package stay
+    deco = stats["decontamination"]
+    assert stats["dropped"]["eval_ngram"] == deco["files_dropped"] == 2
+    found = {Path(e["path"]).name: e["eval_task"].split(":")[1] for e in deco["examples"]}
+    assert found == {"mathutil.py": "HumanEval/31", "paths.py": "mbpp/11"}
+    off = build_corpus(tmp_path / "off", [src], progress=False, decontaminate=False)
+    assert off["dropped"]["eval_ngram"] == 0 and not off["decontamination"]["enabled"]

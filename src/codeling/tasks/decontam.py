@@ -21,7 +21,9 @@ the ones a synthetic generator might reproduce).
 
 from __future__ import annotations
 
+import builtins
 import io
+import keyword
 import re
 import tokenize
 from collections import Counter, defaultdict
@@ -141,3 +143,51 @@ def load_eval_sets(names: Sequence[str] = EVAL_SETS, data_dir: str | None = None
     from codeling.tasks.benchmarks import load_benchmark
 
     return {name: load_benchmark(name, data_dir=data_dir) for name in names}
+
+
+# Pretraining-corpus decontamination: a file is dropped when it contains a run of CORPUS_NGRAM
+# consecutive normalised tokens of any evaluation task's prompt or canonical solution. 13 is
+# the run length GPT-3's decontamination used: shorter runs are mostly stock code
+# (`for i in range(len(xs)):` is 11 tokens), longer ones miss short solutions. Evaluation texts
+# shorter than that cannot be matched and are skipped. Normalisation is cheap on purpose (a
+# corpus is tens of MB): lowercase, `#` comments removed by regex, the decontam tokenizer.
+# A run counts only with at least CONTENT_WORDS distinct words that are not Python keywords,
+# builtins or one letter: number lists, `for i in range(len(l) - 1, -1, -1)` and other stock
+# runs occur in any codebase.
+CORPUS_NGRAM, CONTENT_WORDS = 13, 3
+_COMMENT = re.compile(r"#[^\n]*")
+_STOCK = frozenset(keyword.kwlist) | frozenset(w.lower() for w in dir(builtins)) | {"self", "cls"}
+
+
+def _has_content(run: Sequence[str]) -> bool:
+    words = {t for t in run if len(t) > 1 and t[0].isalpha() and t not in _STOCK}
+    return len(words) >= CONTENT_WORDS
+
+
+def corpus_tokens(text: str) -> list[str]:
+    return _TOKEN.findall(_COMMENT.sub("", text.lower()))
+
+
+class EvalNgramIndex:
+    """Every CORPUS_NGRAM-token run of the evaluation tasks' prompts and solutions."""
+
+    def __init__(self, eval_tasks: dict[str, Iterable[Task]], n: int = CORPUS_NGRAM):
+        self.n = n
+        self.owner: dict[int, str] = {}  # n-gram hash -> "eval_set:task_id"
+        for set_name, tasks in eval_tasks.items():
+            for t in tasks:
+                for text in (t.prompt, t.prompt + t.canonical_solution):
+                    toks = corpus_tokens(text)
+                    for i in range(len(toks) - n + 1):
+                        if _has_content(toks[i:i + n]):
+                            self.owner.setdefault(hash(tuple(toks[i:i + n])),
+                                                  f"{set_name}:{t.task_id}")
+
+    def match(self, text: str) -> str | None:
+        """The first evaluation task sharing a run with `text` ("eval_set:task_id"), or None."""
+        toks, n, owner = corpus_tokens(text), self.n, self.owner
+        for i in range(len(toks) - n + 1):
+            hit = owner.get(hash(tuple(toks[i:i + n])))
+            if hit is not None:
+                return hit
+        return None
