@@ -1,4 +1,5 @@
-"""`codeling tasks`: real MBPP + synthetic data through the real sandbox and decontamination."""
+"""`codeling tasks`: real MBPP + synthetic data through the real sandbox, decontamination (n-gram
+and behavioural twins) and the dev split."""
 
 from __future__ import annotations
 
@@ -7,31 +8,39 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from codeling.tasks.benchmarks import load_benchmark
 from codeling.tasks.build import build_tasks
 from codeling.tasks.schema import read_tasks
+from codeling.tasks.twins import find_twins
 
 CLI = [sys.executable, "-m", "codeling.cli"]
+EVALS = ["mini", "humaneval", "mbpp"]  # the plus sets add time, not coverage, to this test
 
 
-def test_build_mixes_sources_and_reports(tmp_path):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One small real build: MBPP, 200 synthetic tasks and a teacher file with a leaked copy."""
+    tmp = tmp_path_factory.mktemp("tasks")
     he = load_benchmark("humaneval")[7]
     leaked = he.to_dict() | {"task_id": "teacher/leak", "source": "teacher",
                              "category": "lists", "level": 2}
     for key in ("prompt", "canonical_solution", "test"):
         leaked[key] = re.sub(rf"\b{he.entry_point}\b", "renamed_fn", leaked[key])
     leaked["entry_point"] = "renamed_fn"
-    src = tmp_path / "teacher.jsonl"
-    src.write_text(json.dumps(leaked) + "\n")
-    report = build_tasks(tmp_path / "out", ["mbpp", "synthetic", str(src)], n=500, seed=1,
-                         progress=False)
-    train = read_tasks(tmp_path / "out/train.jsonl")
-    val = read_tasks(tmp_path / "out/val.jsonl")
+    (tmp / "teacher.jsonl").write_text(json.dumps(leaked) + "\n")
+    report = build_tasks(tmp / "out", ["mbpp", "synthetic", str(tmp / "teacher.jsonl")],
+                         n=200, seed=1, eval_sets=EVALS, progress=False)
+    return report, {s: read_tasks(tmp / f"out/{s}.jsonl") for s in ("train", "val", "dev")}, he
+
+
+def test_build_mixes_sources_and_reports(built):
+    report, split, he = built
+    train, val = split["train"], split["val"]
     assert report["n_train"] == len(train) and report["n_val"] == len(val)
-    assert len(train) + len(val) >= 500 + 300
     assert {"mbpp", "synthetic"} <= set(report["by_source"])
-    ids = {t.task_id for t in train + val}
-    assert "teacher/leak" not in ids
+    assert "teacher/leak" not in {t.task_id for t in train + val + split["dev"]}
     assert any(h["task_id"] == "teacher/leak" and h["eval_task_id"] == he.task_id
                for h in report["contamination"]["tasks"])
     mbpp_ids = [int(t.task_id.split("/")[-1]) for t in train + val if t.source == "mbpp"]
@@ -42,7 +51,44 @@ def test_build_mixes_sources_and_reports(tmp_path):
     assert set(report["lengths"]) == {"prompt_chars", "solution_chars", "solution_lines"}
 
 
-def test_allow_contamination_keeps_with_warning(tmp_path):
+def test_behavioural_twins_are_dropped_and_reported(built):
+    report, split, _ = built
+    assert report["contaminated"] is False and report["twin_check"]["enabled"]
+    mini = report["twins"]["mini"]
+    assert mini["eval_tasks_with_twin"] > 0  # the generator does make twins; none survive
+    assert mini["train_tasks_dropped"] == mini["train_tasks_with_twin"] > 0
+    assert mini["train_tasks_kept"] == 0 and mini["examples"]["pairs"]
+    assert set(report["twins"]) == set(EVALS)
+    dropped = {k: v for k, v in report["dropped"].items() if k.startswith("behavioural twin")}
+    assert sum(dropped.values()) >= mini["train_tasks_dropped"]
+    assert all(re.fullmatch(r"behavioural twin of \S+", k) for k in dropped)
+    # what was written has no twin left: checked again, from the files, by the real check
+    left = split["train"] + split["val"] + split["dev"]
+    assert find_twins(left, {"mini": load_benchmark("mini"),
+                             "humaneval": load_benchmark("humaneval")}) == {}
+
+
+def test_dev_set_is_held_out_stratified_and_styled(built):
+    report, split, _ = built
+    dev, rest = split["dev"], split["train"] + split["val"]
+    info = report["dev"]
+    assert info["n"] == report["n_dev"] == len(dev) == info["n_synthetic"] + info["n_mbpp"]
+    assert 50 <= info["n_synthetic"] <= 60 and info["n_mbpp"] == 40
+    held = set(info["families"])
+    assert held and {t.extra["family"] for t in dev if t.source == "synthetic"} <= held
+    assert not held & {t.extra.get("family") for t in rest}  # held out of train/val entirely
+    assert not {t.task_id for t in dev} & {t.task_id for t in rest}
+    synth = [t for t in dev if t.source == "synthetic"]
+    from codeling.tasks.synthetic import CATEGORIES, FAMILIES
+
+    assert {FAMILIES[f].category for f in held} == set(CATEGORIES)
+    assert {t.category for t in synth} == set(CATEGORIES)  # even after twins are dropped
+    assert len({t.extra.get("style") for t in synth}) >= 8  # spread over the prompt styles
+    assert all(int(t.task_id.split("/")[-1]) >= 511 for t in dev if t.source == "mbpp")
+    assert info["by_category"] and sum(info["by_style"].values()) == len(dev)
+
+
+def test_allow_contamination_keeps_and_marks(tmp_path):
     he = load_benchmark("humaneval")[3]
     src = tmp_path / "t.jsonl"
     src.write_text(json.dumps(he.to_dict() | {"task_id": "teacher/copy"}) + "\n")
@@ -50,11 +96,16 @@ def test_allow_contamination_keeps_with_warning(tmp_path):
                           "--allow-contamination", "--quiet"], capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 0, res.stderr
-    assert "allow-contamination" in res.stderr
+    assert "allow-contamination" in res.stderr and "CONTAMINATED" in res.stdout
     report = json.loads((tmp_path / "o/report.json").read_text())
-    assert report["contamination"]["hits"] == 1
+    assert report["contamination"]["hits"] == 1 and report["contaminated"] is True
+    he_twins = report["twins"]["humaneval"]
+    assert he_twins["train_tasks_kept"] == 1 and he_twins["train_tasks_dropped"] == 0
+    assert he_twins["examples"]["eval_tasks"] == [he.task_id]
     kept = read_tasks(tmp_path / "o/train.jsonl") + read_tasks(tmp_path / "o/val.jsonl")
     assert [t.task_id for t in kept] == ["teacher/copy"]
+    assert he.task_id in kept[0].extra["twin_of"]
+    assert report["n_dev"] == 0  # no synthetic or MBPP source: nothing to hold out
 
 
 def test_bad_inputs_give_clear_errors(tmp_path):

@@ -2,7 +2,8 @@
 
     codeling tasks --out data/tasks --sources mbpp,synthetic --n 1000 --seed 0 --levels 1,2,3
 
-Writes `train.jsonl`, `val.jsonl` and `report.json` in DIR (each atomically). Pipeline:
+Writes `train.jsonl`, `val.jsonl`, `dev.jsonl` and `report.json` in DIR (each atomically).
+Pipeline:
 1. sources: MBPP train+validation splits (task_ids 511–974; the test split 11–510 is evaluation
    only, and HumanEval is never a source while it is a benchmark), the synthetic generator, or
    any task JSONL file given as a path (e.g. teacher-written tasks from `codeling distill`);
@@ -10,8 +11,16 @@ Writes `train.jsonl`, `val.jsonl` and `report.json` in DIR (each atomically). Pi
    duplicates of an earlier task (same normalised prompt + solution);
 3. validation by execution in the sandbox: the canonical solution must pass its tests, and the
    tests must reject a trivial body (`pass`), otherwise they prove nothing;
-4. decontamination against every evaluation set (tasks/decontam.py); hits are dropped unless
-   `--allow-contamination`, and listed in report.json either way.
+4. decontamination against every evaluation set: n-gram and name+docstring overlap
+   (tasks/decontam.py), then behaviour (tasks/twins.py: a task whose solution passes an
+   evaluation task's tests is dropped as `behavioural twin of <task_id>`). Both are dropped
+   unless `--allow-contamination`, which keeps them and marks report.json `"contaminated"`;
+   report.json lists them either way ("contamination", "twins").
+5. the dev set (dev.jsonl, for checkpoint selection; never reported, never trained on): about
+   60 synthetic tasks from families held out of train/val entirely (DEV_FAMILY_SHARE of each
+   category's families, chosen by the seed), picked stratified by category and spread over the
+   prompt styles, plus about 40 MBPP train/validation tasks held out of train/val. They pass
+   the same validation and decontamination as everything else.
 Validation keeps MBPP's own validation split as val; synthetic and file tasks go to val by a
 stable hash of their task_id (`--val-fraction`).
 """
@@ -19,7 +28,9 @@ stable hash of their task_id (`--val-fraction`).
 from __future__ import annotations
 
 import hashlib
+import random
 import sys
+import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -27,18 +38,22 @@ from pathlib import Path
 
 from codeling.config import ConfigError
 from codeling.io import atomic_write_json, write_jsonl
-from codeling.tasks.schema import Task, read_tasks
+from codeling.tasks.schema import Task, read_task_records
 
 TRIVIAL_BODY = "    pass\n"
+DEV_FAMILY_SHARE = 0.08  # of each category's synthetic families, held out for dev
+N_DEV_SYNTHETIC, N_DEV_MBPP = 60, 40
 
 
-def mbpp_tasks(max_lines: int, data_dir: str | None = None) -> tuple[list[Task], Counter]:
-    from codeling.tasks.benchmarks import mbpp_records, mbpp_to_task
+def mbpp_tasks(max_lines: int, data_dir: str | None = None, seed: int = 0
+               ) -> tuple[list[Task], Counter]:
+    from codeling.tasks.benchmarks import mbpp_records
+    from codeling.tasks.mbpp import mbpp_to_task, pick_style
 
     tasks, dropped = [], Counter()
     for split in ("train", "validation"):
         for rec in mbpp_records(split, data_dir=data_dir):
-            task = mbpp_to_task(rec)
+            task = mbpp_to_task(rec, style=pick_style(f"mbpp/{rec['task_id']}", seed))
             if len(task.canonical_solution.strip().splitlines()) > max_lines:
                 dropped["mbpp: solution longer than max_solution_lines"] += 1
                 continue
@@ -48,24 +63,26 @@ def mbpp_tasks(max_lines: int, data_dir: str | None = None) -> tuple[list[Task],
 
 
 def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
-           categories: Sequence[str] | None, max_lines: int, data_dir: str | None
+           categories: Sequence[str] | None, max_lines: int, data_dir: str | None,
+           exclude_families: Sequence[str] = (), composed_ratio: float = 0.0
            ) -> tuple[list[Task], Counter]:
     tasks: list[Task] = []
     dropped: Counter = Counter()
     for src in sources:
         if src == "mbpp":
-            got, why = mbpp_tasks(max_lines, data_dir)
+            got, why = mbpp_tasks(max_lines, data_dir, seed)
             tasks += [t for t in got if t.level in levels]
             dropped += why
         elif src == "synthetic":
             from codeling.tasks.synthetic import generate_tasks
 
-            tasks += generate_tasks(n, seed=seed, levels=tuple(levels),
-                                    categories=categories)
+            tasks += generate_tasks(n, seed=seed, levels=tuple(levels), categories=categories,
+                                    exclude_families=tuple(exclude_families),
+                                    composed_ratio=composed_ratio)
         elif src in ("humaneval", "humaneval+", "mini", "mbpp+"):
             raise ConfigError(f"{src} is an evaluation benchmark and cannot be a training source")
         elif Path(src).exists():
-            tasks += [t for t in read_tasks(src) if t.level in levels]
+            tasks += [t for t in read_task_records(src) if t.level in levels]
         else:
             raise ConfigError(f"unknown task source {src!r}: use mbpp, synthetic or a JSONL path")
     return tasks, dropped
@@ -132,6 +149,86 @@ def _short(reason: str) -> str:
     return f"fails ({head})" if head != "timed out" else "times out"
 
 
+def dev_family_order(seed: int, levels: Sequence[int], categories: Sequence[str] | None
+                     ) -> dict[str, tuple[int, list[str]]]:
+    """Per category: (how many to hold out, its families in a seeded order). The first ones are
+    held out for dev: a DEV_FAMILY_SHARE of the category (at least two where it has six or
+    more families, else one; never its only family). Drawn by the seed alone."""
+    from codeling.tasks.synthetic.sampler import select_families
+
+    by_cat: dict[str, list[str]] = {}
+    for f in select_families(tuple(levels), categories):
+        by_cat.setdefault(f.category, []).append(f.name)
+    r = random.Random(f"dev-families:{seed}")
+    out = {}
+    for cat, names in sorted(by_cat.items()):
+        if len(names) > 1:
+            k = max(2 if len(names) >= 6 else 1, round(DEV_FAMILY_SHARE * len(names)))
+            out[cat] = (k, r.sample(sorted(names), len(names)))
+    return out
+
+
+def dev_families(seed: int, levels: Sequence[int], categories: Sequence[str] | None
+                 ) -> list[str]:
+    return sorted(f for k, names in dev_family_order(seed, levels, categories).values()
+                  for f in names[:k])
+
+
+def refill_dev(pool: list[Task], rest: list[Task], held: list[str],
+               order: dict[str, tuple[int, list[str]]]) -> tuple[list[Task], list[Task]]:
+    """A category whose held-out families lost every task to the checks (twins, mostly) takes
+    the next family of its seeded order out of training instead, until one has tasks left."""
+    for cat, (k, names) in order.items():
+        for name in names[k:-1]:  # a category keeps at least one family for training
+            if any(t.category == cat for t in pool):
+                break
+            moved = [t for t in rest if t.extra.get("family") == name]
+            rest = [t for t in rest if t.extra.get("family") != name]
+            held.append(name)
+            for t in moved:
+                t.extra["split"] = "dev"
+            pool += moved
+    return pool, rest
+
+
+def dev_pool(families: Sequence[str], seed: int, levels: Sequence[int]) -> list[Task]:
+    """Candidate dev tasks from the held-out families (4x what dev needs: some fail checks)."""
+    if not families:
+        return []
+    from codeling.tasks.synthetic import generate_tasks
+
+    pool = generate_tasks(4 * N_DEV_SYNTHETIC, seed=seed + 7_000_003, levels=tuple(levels),
+                          families=list(families))
+    for t in pool:
+        t.task_id = t.task_id.replace("synthetic/", "dev/", 1)
+        t.extra["split"] = "dev"
+    return pool
+
+
+def pick_dev(pool: list[Task], mbpp: list[Task], seed: int) -> list[Task]:
+    """N_DEV_SYNTHETIC tasks stratified by category, each pick the least-used prompt style so
+    far; then N_DEV_MBPP of the (validated, clean) MBPP tasks, drawn by the seed."""
+    r = random.Random(f"dev-pick:{seed}")
+    by_cat: dict[str, list[Task]] = {}
+    for t in sorted(pool, key=lambda t: t.task_id):
+        by_cat.setdefault(t.category, []).append(t)
+    for ts in by_cat.values():
+        r.shuffle(ts)
+    chosen: list[Task] = []
+    styles: Counter = Counter()
+    while len(chosen) < N_DEV_SYNTHETIC and any(by_cat.values()):
+        for cat in sorted(by_cat):  # round-robin over categories = stratified
+            if by_cat[cat] and len(chosen) < N_DEV_SYNTHETIC:
+                t = min(by_cat[cat], key=lambda t: styles[t.extra.get("style", "")])
+                by_cat[cat].remove(t)
+                styles[t.extra.get("style", "")] += 1
+                chosen.append(t)
+    picked = r.sample(sorted(mbpp, key=lambda t: t.task_id), min(N_DEV_MBPP, len(mbpp)))
+    for t in picked:
+        t.extra["split"] = "dev"
+    return chosen + picked
+
+
 def split_val(tasks: list[Task], fraction: float) -> tuple[list[Task], list[Task]]:
     train, val = [], []
     for t in tasks:
@@ -160,45 +257,115 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
                 categories: Sequence[str] | None = None, max_solution_lines: int = 20,
                 val_fraction: float = 0.05, allow_contamination: bool = False,
                 eval_sets: Sequence[str] | None = None, data_dir: str | None = None,
-                workers: int = 0, progress: bool = True, timeout: float = 5.0) -> dict:
-    """Build DIR/train.jsonl, DIR/val.jsonl and DIR/report.json; returns the report."""
+                workers: int = 0, progress: bool = True, timeout: float = 5.0,
+                dev: bool = True, composed_ratio: float = 0.0,
+                twin_check: bool = True) -> dict:
+    """Build DIR/train.jsonl, val.jsonl, dev.jsonl and report.json; returns the report.
+    `twin_check=False` exists for bench/tasks.py (the cost of the check), nothing else."""
     from codeling.tasks.decontam import EVAL_SETS, Decontaminator, load_eval_sets
 
-    tasks, dropped = gather(sources, n, seed, levels, categories, max_solution_lines, data_dir)
+    names = list(eval_sets or EVAL_SETS)
+    order = dev_family_order(seed, levels, categories) if dev and "synthetic" in sources else {}
+    held = sorted(f for k, names in order.values() for f in names[:k])
+    tasks, dropped = gather(sources, n, seed, levels, categories, max_solution_lines, data_dir,
+                            held, composed_ratio)
     n_gathered = len(tasks) + sum(dropped.values())
+    tasks += dev_pool(held, seed, levels)
     tasks, n_dup = dedupe(tasks)
     if n_dup:
         dropped["duplicate"] += n_dup
     tasks, why = validate(tasks, workers=workers, timeout=timeout, progress=progress)
     dropped += why
-    deco = Decontaminator(load_eval_sets(eval_sets or EVAL_SETS, data_dir))
+    deco = Decontaminator(load_eval_sets(names, data_dir))
     clean, hits = deco.split(tasks)
-    if hits and allow_contamination:
+    twins, twin_info = (check_twins(tasks, names, data_dir, workers, progress) if twin_check
+                        else ({}, {"enabled": False}))
+    contaminated = bool(allow_contamination and (hits or twins))
+    if contaminated:
         warnings.warn(f"--allow-contamination: keeping {len(hits)} tasks that overlap an "
-                      "evaluation set; scores on those sets are no longer trustworthy",
+                      f"evaluation set and {len(twins)} behavioural twins of evaluation tasks; "
+                      "scores on those sets are no longer trustworthy",
                       RuntimeWarning, stacklevel=2)
         clean = tasks
-    elif hits:
-        dropped["contaminated"] += len(hits)
-    train, val = split_val(clean, val_fraction)
+        for t in tasks:
+            if t.task_id in twins:
+                t.extra["twin_of"] = [e for _, e in twins[t.task_id]]
+    else:
+        if hits:
+            dropped["contaminated"] += len(hits)
+        first = {tid: min(ps, key=lambda p: names.index(p[0])) for tid, ps in twins.items()}
+        dropped.update(f"behavioural twin of {first[t.task_id][1]}"
+                       for t in clean if t.task_id in first)
+        clean = [t for t in clean if t.task_id not in twins]
+    pool = [t for t in clean if t.extra.get("split") == "dev"]
+    rest = [t for t in clean if t.extra.get("split") != "dev"]
+    pool, rest = refill_dev(pool, rest, held, order)
+    dev_tasks = pick_dev(pool, [t for t in rest if t.source == "mbpp"], seed) if dev else []
+    chosen = {id(t) for t in dev_tasks}
+    train, val = split_val([t for t in rest if id(t) not in chosen], val_fraction)
+    for t in dev_tasks:
+        t.extra.pop("split", None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "train.jsonl", [t.to_dict() for t in train])
     write_jsonl(out / "val.jsonl", [t.to_dict() for t in val])
+    write_jsonl(out / "dev.jsonl", [t.to_dict() for t in dev_tasks])
     everything = train + val
     report = {
         "sources": list(sources), "seed": seed, "levels": list(levels), "n_requested": n,
         "n_gathered": n_gathered, "n_train": len(train), "n_val": len(val),
+        "n_dev": len(dev_tasks),
         "by_source": dict(Counter(t.source for t in everything)),
         "by_category": dict(sorted(Counter(t.category for t in everything).items())),
         "by_level": {str(k): v for k, v in sorted(Counter(t.level for t in everything).items())},
         "dropped": dict(dropped), "allow_contamination": allow_contamination,
-        "contamination": {"checked_against": list(eval_sets or EVAL_SETS), "hits": len(hits),
+        "contaminated": contaminated,
+        "contamination": {"checked_against": names, "hits": len(hits),
                           "tasks": [h.to_dict() for h in hits]},
+        "twins": twin_summary(twins, names, kept=contaminated),
+        "twin_check": twin_info,
+        "dev": {"n": len(dev_tasks), "families": sorted(held),
+                "n_synthetic": sum(t.source == "synthetic" for t in dev_tasks),
+                "n_mbpp": sum(t.source == "mbpp" for t in dev_tasks),
+                "by_style": dict(sorted(Counter(t.extra.get("style", "")
+                                                for t in dev_tasks).items())),
+                "by_category": dict(sorted(Counter(t.category for t in dev_tasks).items()))},
         "lengths": length_stats(everything),
     }
     atomic_write_json(out / "report.json", report)
     return report
+
+
+def check_twins(tasks: list[Task], names: Sequence[str], data_dir: str | None, workers: int,
+                progress: bool) -> tuple[dict[str, list[tuple[str, str]]], dict]:
+    """Every task's behavioural twins among the evaluation tasks, and how the check went."""
+    from codeling.tasks.twins import find_twin_pairs, load_twin_eval_sets
+
+    start = time.time()
+    rep = find_twin_pairs(tasks, load_twin_eval_sets(names, data_dir), workers=workers,
+                          progress=progress)
+    info = {"enabled": True, "seconds": round(time.time() - start, 1),
+            "distinct_functions": rep.candidates, "programs": rep.programs,
+            "unjudgeable": rep.unjudgeable, "broke_harness": sorted(rep.broken),
+            "sandbox_errors": rep.errors, "unresolved": rep.unresolved}
+    return rep.pairs, info
+
+
+def twin_summary(twins: dict[str, list[tuple[str, str]]], names: Sequence[str], kept: bool,
+                 n_examples: int = 10) -> dict:
+    """Per eval set: how many of its tasks had a twin here, how many tasks were dropped."""
+    out = {}
+    for name in names:
+        pairs = sorted((tid, e) for tid, ps in twins.items() for s, e in ps if s == name)
+        evals = sorted({e for _, e in pairs})
+        train = sorted({tid for tid, _ in pairs})
+        out[name] = {"eval_tasks_with_twin": len(evals), "train_tasks_with_twin": len(train),
+                     "train_tasks_dropped": 0 if kept else len(train),
+                     "train_tasks_kept": len(train) if kept else 0,
+                     "examples": {"eval_tasks": evals[:n_examples],
+                                  "pairs": [{"task_id": t, "eval_task_id": e}
+                                            for t, e in pairs[:n_examples]]}}
+    return out
 
 
 def add_arguments(p) -> None:
@@ -230,6 +397,9 @@ def main(args) -> int:
                          t.mbpp_max_lines, t.val_fraction, t.allow_contamination,
                          data_dir=args.data_dir, workers=t.workers, timeout=t.timeout,
                          progress=not args.quiet)
-    print(f"train {report['n_train']}  val {report['n_val']}  dropped {report['dropped']}  "
-          f"contamination hits {report['contamination']['hits']}  → {args.out}")
+    twinned = {k: v["eval_tasks_with_twin"] for k, v in report["twins"].items()}
+    print(f"train {report['n_train']}  val {report['n_val']}  dev {report['n_dev']}  "
+          f"contamination hits {report['contamination']['hits']}  eval tasks with a "
+          f"behavioural twin {twinned}{'  CONTAMINATED (kept)' if report['contaminated'] else ''}"
+          f"  → {args.out}")
     return 0
