@@ -73,7 +73,7 @@ def build_report(out: Path, n: int, teacher: str) -> dict:
         "teacher": teacher, "n_requested_tasks": n, "requests": requested,
         "received": received, "parsed": parsed, "validated": validated,
         "duplicates": stages["duplicate"], "contaminated": stages["contaminated"],
-        "contaminated_kept": sum("contamination" in r for r in accepted),
+        "contaminated_kept": sum("contamination" in r or "twin_of" in r for r in accepted),
         "accepted": len(accepted),
         "fraction_parsed": round(parsed / received, 4) if received else 0.0,
         "fraction_validated": round(validated / received, 4) if received else 0.0,
@@ -106,6 +106,9 @@ def generate(out: str | Path, teacher: Teacher, n: int, categories: Sequence[str
     limit = max_requests or 4 * n
     todo: Iterator[int] = (i for i in range(limit) if i not in done)
     deco = Decontaminator(load_eval_sets(eval_sets or EVAL_SETS))
+    from codeling.tasks.twins import TwinChecker, load_twin_eval_sets
+
+    twins = TwinChecker(load_twin_eval_sets(eval_sets or EVAL_SETS), workers)  # calibrated once
     round_size = max(4 * concurrency, 8)  # a round: this many requests, then one sandbox batch
     bar = tqdm(total=n, initial=n_ok, desc="teacher tasks", unit="task", disable=not progress,
                file=sys.stderr)
@@ -121,7 +124,7 @@ def generate(out: str | Path, teacher: Teacher, n: int, categories: Sequence[str
                 plans = [request_plan(i, categories, levels, seed) for i in batch]
                 replies = list(pool.map(lambda a: _ask(teacher, *a, seed),
                                         [(i, c, lv) for i, (c, lv) in zip(batch, plans)]))
-                rows = _judge(plans, replies, seen, deco, workers, allow_contamination)
+                rows = _judge(plans, replies, seen, deco, workers, allow_contamination, twins)
                 for i, (c, lv), (task, stage, reason, reply) in zip(batch, plans, rows):
                     if task is not None and n_ok >= n:
                         continue  # unrecorded: a later run with a larger --n asks it again
@@ -153,7 +156,7 @@ def _ask(teacher: Teacher, i: int, category: str, level: int, seed: int
 
 
 def _judge(plans, replies, seen: set[str], deco, workers: int,
-           allow_contamination: bool) -> list[tuple]:
+           allow_contamination: bool, twins=None) -> list[tuple]:
     """Per request: (task or None, stage, reason, reply) in request order."""
     rows: list[list] = []
     for (c, lv), (reply, failure) in zip(plans, replies):
@@ -183,6 +186,13 @@ def _judge(plans, replies, seen: set[str], deco, workers: int,
                                            f"{hit.eval_task_id} ({hit.score:.2f})"]
         elif hit is not None:
             task.extra["contamination"] = hit.to_dict()
+    if twins is not None:  # behavioural decontamination (tasks/twins.py)
+        left = [r for r in rows if r[0] is not None]
+        for r, why in zip(left, twins.reasons([r[0] for r in left])):
+            if why is not None and not allow_contamination:
+                r[:3] = [None, "contaminated", why]
+            elif why is not None:
+                r[0].extra["twin_of"] = why.rsplit(" ", 1)[-1]
     return [tuple(r) for r in rows]
 
 
