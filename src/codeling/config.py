@@ -166,6 +166,7 @@ class TasksConfig:
     allow_contamination: bool = False
     timeout: float = 5.0  # seconds per validation run of a canonical solution
     workers: int = 0  # sandbox workers for validation; 0: one per core
+    composed_ratio: float = 0.4  # share of synthetic tasks composed of 2-4 steps (compose.py)
 
 
 @dataclass

@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import random
 import sys
-import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -110,7 +109,7 @@ def validation_reasons(tasks: list[Task], workers: int = 0, timeout: float = 5.0
     else why not."""
     from tqdm import tqdm
 
-    from codeling.evaluate.sandbox import Limits, Sandbox
+    from codeling.evaluate.sandbox import Limits, Sandbox, SandboxError
 
     if not tasks:
         return []
@@ -123,6 +122,16 @@ def validation_reasons(tasks: list[Task], workers: int = 0, timeout: float = 5.0
         for i, res in sb.imap(programs):
             results[i] = res
             bar.update(1)
+        # an infrastructure error says nothing about the task: judge it again, and never
+        # drop a task for it (the sandbox already retried once on a fresh worker)
+        for _ in range(2):
+            again = [i for i, r in enumerate(results) if r.is_error]
+            for i, res in zip(again, sb.run_all([programs[i] for i in again])):
+                results[i] = res
+    unjudged = [(tasks[i // 2].task_id, r.reason) for i, r in enumerate(results) if r.is_error]
+    if unjudged:
+        raise SandboxError(f"the sandbox could not judge {len(unjudged)} validation runs (first: "
+                           f"{unjudged[0][0]}: {unjudged[0][1]}); no task was dropped for it")
     reasons: list[str | None] = []
     for i, t in enumerate(tasks):
         good, trivial = results[2 * i], results[2 * i + 1]
@@ -142,6 +151,12 @@ def validate(tasks: list[Task], workers: int = 0, timeout: float = 5.0,
     reasons = validation_reasons(tasks, workers, timeout, progress)
     kept = [t for t, why in zip(tasks, reasons) if why is None]
     return kept, Counter(why for why in reasons if why is not None)
+
+
+def style_shares(tasks: list[Task]) -> dict[str, float]:
+    """Share of each prompt style ("default" for MBPP's own rendering)."""
+    counts = Counter(t.extra.get("style") or "default" for t in tasks)
+    return {k: round(v / max(len(tasks), 1), 4) for k, v in sorted(counts.items())}
 
 
 def _short(reason: str) -> str:
@@ -263,6 +278,7 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
     """Build DIR/train.jsonl, val.jsonl, dev.jsonl and report.json; returns the report.
     `twin_check=False` exists for bench/tasks.py (the cost of the check), nothing else."""
     from codeling.tasks.decontam import EVAL_SETS, Decontaminator, load_eval_sets
+    from codeling.tasks.twins import check_twins, twin_summary
 
     names = list(eval_sets or EVAL_SETS)
     order = dev_family_order(seed, levels, categories) if dev and "synthetic" in sources else {}
@@ -318,6 +334,7 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
         "by_source": dict(Counter(t.source for t in everything)),
         "by_category": dict(sorted(Counter(t.category for t in everything).items())),
         "by_level": {str(k): v for k, v in sorted(Counter(t.level for t in everything).items())},
+        "by_style": style_shares(everything), "composed_ratio": composed_ratio,
         "dropped": dict(dropped), "allow_contamination": allow_contamination,
         "contaminated": contaminated,
         "contamination": {"checked_against": names, "hits": len(hits),
@@ -334,38 +351,6 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
     }
     atomic_write_json(out / "report.json", report)
     return report
-
-
-def check_twins(tasks: list[Task], names: Sequence[str], data_dir: str | None, workers: int,
-                progress: bool) -> tuple[dict[str, list[tuple[str, str]]], dict]:
-    """Every task's behavioural twins among the evaluation tasks, and how the check went."""
-    from codeling.tasks.twins import find_twin_pairs, load_twin_eval_sets
-
-    start = time.time()
-    rep = find_twin_pairs(tasks, load_twin_eval_sets(names, data_dir), workers=workers,
-                          progress=progress)
-    info = {"enabled": True, "seconds": round(time.time() - start, 1),
-            "distinct_functions": rep.candidates, "programs": rep.programs,
-            "unjudgeable": rep.unjudgeable, "broke_harness": sorted(rep.broken),
-            "sandbox_errors": rep.errors, "unresolved": rep.unresolved}
-    return rep.pairs, info
-
-
-def twin_summary(twins: dict[str, list[tuple[str, str]]], names: Sequence[str], kept: bool,
-                 n_examples: int = 10) -> dict:
-    """Per eval set: how many of its tasks had a twin here, how many tasks were dropped."""
-    out = {}
-    for name in names:
-        pairs = sorted((tid, e) for tid, ps in twins.items() for s, e in ps if s == name)
-        evals = sorted({e for _, e in pairs})
-        train = sorted({tid for tid, _ in pairs})
-        out[name] = {"eval_tasks_with_twin": len(evals), "train_tasks_with_twin": len(train),
-                     "train_tasks_dropped": 0 if kept else len(train),
-                     "train_tasks_kept": len(train) if kept else 0,
-                     "examples": {"eval_tasks": evals[:n_examples],
-                                  "pairs": [{"task_id": t, "eval_task_id": e}
-                                            for t, e in pairs[:n_examples]]}}
-    return out
 
 
 def add_arguments(p) -> None:
@@ -393,13 +378,20 @@ def main(args) -> int:
         if bad:
             raise ConfigError(f"unknown categor{'y' if len(bad) == 1 else 'ies'} {bad}; "
                              f"valid: {', '.join(CATEGORIES)}")
-    report = build_tasks(args.out, t.sources, t.n, t.seed, t.levels, t.categories or None,
-                         t.mbpp_max_lines, t.val_fraction, t.allow_contamination,
-                         data_dir=args.data_dir, workers=t.workers, timeout=t.timeout,
-                         progress=not args.quiet)
+    from codeling.evaluate.sandbox import SandboxError
+
+    try:
+        report = build_tasks(args.out, t.sources, t.n, t.seed, t.levels, t.categories or None,
+                             t.mbpp_max_lines, t.val_fraction, t.allow_contamination,
+                             data_dir=args.data_dir, workers=t.workers, timeout=t.timeout,
+                             progress=not args.quiet, composed_ratio=t.composed_ratio)
+    except SandboxError as e:
+        print(f"codeling tasks: error: {e}", file=sys.stderr)
+        return 1
     twinned = {k: v["eval_tasks_with_twin"] for k, v in report["twins"].items()}
     print(f"train {report['n_train']}  val {report['n_val']}  dev {report['n_dev']}  "
           f"contamination hits {report['contamination']['hits']}  eval tasks with a "
           f"behavioural twin {twinned}{'  CONTAMINATED (kept)' if report['contaminated'] else ''}"
           f"  → {args.out}")
     return 0
+

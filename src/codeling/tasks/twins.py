@@ -329,3 +329,33 @@ def load_twin_eval_sets(names: Sequence[str] = TWIN_SETS, data_dir: str | None =
         else:
             out[name] = load_benchmark(name, data_dir=data_dir)
     return out
+
+
+def check_twins(tasks: list[Task], names: Sequence[str], data_dir: str | None, workers: int,
+                progress: bool) -> tuple[dict[str, list[tuple[str, str]]], dict]:
+    """Every task's behavioural twins among the evaluation tasks, and how the check went."""
+    start = time.time()
+    rep = find_twin_pairs(tasks, load_twin_eval_sets(names, data_dir), workers=workers,
+                          progress=progress)
+    info = {"enabled": True, "seconds": round(time.time() - start, 1),
+            "distinct_functions": rep.candidates, "programs": rep.programs,
+            "unjudgeable": rep.unjudgeable, "broke_harness": sorted(rep.broken),
+            "sandbox_errors": rep.errors, "unresolved": rep.unresolved}
+    return rep.pairs, info
+
+
+def twin_summary(twins: dict[str, list[tuple[str, str]]], names: Sequence[str], kept: bool,
+                 n_examples: int = 10) -> dict:
+    """Per eval set: how many of its tasks had a twin here, how many tasks were dropped."""
+    out = {}
+    for name in names:
+        pairs = sorted((tid, e) for tid, ps in twins.items() for s, e in ps if s == name)
+        evals = sorted({e for _, e in pairs})
+        train = sorted({tid for tid, _ in pairs})
+        out[name] = {"eval_tasks_with_twin": len(evals), "train_tasks_with_twin": len(train),
+                     "train_tasks_dropped": 0 if kept else len(train),
+                     "train_tasks_kept": len(train) if kept else 0,
+                     "examples": {"eval_tasks": evals[:n_examples],
+                                  "pairs": [{"task_id": t, "eval_task_id": e}
+                                            for t, e in pairs[:n_examples]]}}
+    return out
