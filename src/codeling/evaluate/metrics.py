@@ -1,4 +1,4 @@
-"""Evaluation metrics: pass@k (unbiased), syntax validity, mode collapse, and the summary.
+"""Evaluation metrics: pass@k (unbiased), syntax validity, mode collapse, NameErrors, the summary.
 
 Must not import torch: the evaluator uses it and has to start fast.
 
@@ -168,6 +168,12 @@ def _rate(flags: list[bool]) -> float:
     return round(sum(flags) / len(flags), 4) if flags else 0.0
 
 
+def is_name_error(r: dict) -> bool:
+    """The sample failed on a NameError: it used a name not in scope (issue 12's signature
+    binding: argument names from a memorised pool instead of the prompt's `def`)."""
+    return str(r.get("result", "")).startswith("failed: NameError")
+
+
 def _is_error(r: dict) -> bool:
     """The sandbox could not judge this sample (harness rows say `error`); not a model failure."""
     return bool(r.get("error")) or str(r.get("result", "")).startswith("error: ")
@@ -182,6 +188,7 @@ def summarize(results: list[dict], problems: dict[str, Task] | Sequence[Task],
     Rows may carry precomputed `syntax_ok` and `collapse` (the harness writes both); otherwise
     they are computed here. Samples of a task are ordered by `sample_index` when present.
     `per_category` and `per_style` (task.extra["style"]) break pass@k down by task kind.
+    `name_error_rate`: the share of judged samples that failed on a NameError.
     """
     by_id = problems if isinstance(problems, dict) else {t.task_id: t for t in problems}
     if not results:
@@ -223,6 +230,7 @@ def summarize(results: list[dict], problems: dict[str, Task] | Sequence[Task],
             out[f"pass@{k}"] = round(float(np.mean([task_pass(t, k) for t in tids])), 4)
         out["syntax_valid"] = _rate([syntax_ok(r) for r in samples])
         out["collapse_rate"] = _rate([collapsed(r) for r in samples])
+        out["name_error_rate"] = _rate([is_name_error(r) for r in samples if not _is_error(r)])
         return out
 
     errors = [{"task_id": r["task_id"],
