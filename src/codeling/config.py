@@ -181,6 +181,10 @@ class EvalConfig:
     memory_mb: int = 0  # address-space limit per sample; 0: the benchmark's own (else 1024)
     workers: int = 0  # sandbox workers; 0: one per core
     select: str = ""  # "" | "examples": n samples, the prompt's examples pick one (filtered@n)
+    # pipeline: also sample filtered_k per task and report filtered@K beside greedy pass@1 (0: off)
+    filtered_k: int = 0
+    filtered_temperature: float = 0.8
+    filtered_top_p: float = 0.95
 
 
 @dataclass
