@@ -6,6 +6,8 @@ Layout of DIR:
   data/corpus/  data/tokenizer/  data/tasks/     (or pipeline.data_dir, to share data)
   pretrain/  sft/                                 (training runs)
   eval/<benchmark>/samples.jsonl, results.jsonl, summary.json
+  eval/<benchmark>/filtered/                      (eval.filtered_k > 0: K sampled candidates
+                                                   per task, --select examples, judged)
   report/report.md (+ .html, plots)
   stale/<stage>-<old fingerprint>/                (outputs a changed config replaced)
   pipeline.json                                   (per-stage status, changed keys, wall time)
@@ -17,6 +19,12 @@ fingerprints, is everything downstream. `--force STAGE` rebuilds a stage and its
 Each stage runs through the same CLI a user would type, with the preset and the
 `section.key=value` overrides passed on (stages read their settings from the config, never
 from flags the pipeline translates), and the exact command is logged in pipeline.json.
+
+pipeline.json `results[<benchmark>]`: the greedy (eval.n, eval.temperature) `pass@k`,
+`syntax_valid`, `collapse_rate`, `name_error_rate`; with eval.filtered_k = K > 0 also
+`filtered@K` (one of K samples chosen by the prompt's own examples; never called pass@1) and
+`raw_pass@k` (unbiased pass@k of those K raw samples, k <= K), each under its own name, and
+`filtered` (k, temperature, top_p, how the selection went). Greedy pass@1 stays the headline.
 """
 
 from __future__ import annotations
@@ -44,6 +52,8 @@ DEPENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 # keys that change how fast a stage runs or what it prints, not what it makes
 NOT_FINGERPRINTED = {"log_every", "threads", "loggers", "workers"}
+# eval keys that only matter when eval.filtered_k > 0 (off: left out, so old runs keep theirs)
+FILTERED_KEYS = ("filtered_k", "filtered_temperature", "filtered_top_p")
 FINGERPRINT = "fingerprint.json"
 
 
@@ -123,6 +133,9 @@ class Pipeline:
         full = config_to_dict(self.cfg)
         sections = {s: {k: v for k, v in full[s].items() if k not in NOT_FINGERPRINTED}
                     for s in DEPENDS[stage][0]}
+        if "eval" in sections and not sections["eval"].get("filtered_k"):
+            for key in FILTERED_KEYS:
+                sections["eval"].pop(key, None)
         rec = {"stage": stage, "config": sections,
                "inputs": {s: self.fingerprints[s] for s in self._inputs(stage)}}
         blob = json.dumps(rec, sort_keys=True).encode()
@@ -261,13 +274,50 @@ class Pipeline:
                                       str(samples), "--out", str(where), "--quiet", "--resume",
                                       *self.common()])
             summary = json.loads((where / "summary.json").read_text())
+            keep = ("syntax_valid", "collapse_rate", "name_error_rate")
+            result = {k: v for k, v in summary.items() if k.startswith("pass@") or k in keep}
+            if self.cfg.eval.filtered_k > 0:
+                result.update(self.run_filtered(bench, where / "filtered", model))
             self.state.setdefault("results", {})[bench] = {
-                **{k: v for k, v in summary.items()
-                   if k.startswith("pass@") or k in ("syntax_valid", "collapse_rate")},
+                **result,
                 "checkpoint": str(model.relative_to(self.run) if model.is_relative_to(self.run)
                                   else model),
                 "selected_on": self.selected_on()}
             self.save()
+
+    def run_filtered(self, bench: str, where: Path, model: Path) -> dict:
+        """K sampled candidates per task, selected by the prompt's examples (filtered@K), and
+        the raw candidates' pass@k: the numbers that go beside greedy pass@1, renamed."""
+        from codeling.generate import candidates_path
+
+        e = self.cfg.eval
+        if e.filtered_temperature <= 0:
+            raise ConfigError("eval.filtered_k needs eval.filtered_temperature > 0, got "
+                              f"{e.filtered_temperature}")
+        if not (where / "summary.json").exists():  # an interrupted stage keeps what it finished
+            where.mkdir(parents=True, exist_ok=True)
+            samples = where / "samples.jsonl"
+            candidates = candidates_path(samples)
+            if not (samples.exists() and candidates.exists()):
+                self.cli("evaluate", [
+                    "generate", "--checkpoint", str(model), "--benchmark", bench, "--out",
+                    str(samples), "--quiet", *self.common(), "--n", str(e.filtered_k),
+                    "--temperature", str(e.filtered_temperature), "--top-p",
+                    str(e.filtered_top_p), "--select", "examples"])
+            self.cli("evaluate", ["evaluate", "--benchmark", bench, "--samples",
+                                  str(candidates), "--out", str(where), "--quiet", "--resume",
+                                  *self.common()])
+        summary = json.loads((where / "summary.json").read_text())
+        k = e.filtered_k
+        if f"filtered@{k}" not in summary:
+            raise ConfigError(f"{where / 'summary.json'}: no filtered@{k} (were the candidates "
+                              "judged against the prompts' examples?)")
+        out = {key: v for key, v in summary.items() if key.startswith("filtered@")}
+        out.update({f"raw_{key}": v for key, v in summary.items() if key.startswith("pass@")})
+        out["filtered"] = {"k": k, "temperature": e.filtered_temperature,
+                           "top_p": e.filtered_top_p, "selection": summary.get(f"selection@{k}"),
+                           "dir": str(where.relative_to(self.run))}
+        return out
 
     def run_report(self, out: Path) -> None:
         runs = [str(self.out(s)) for s in ("pretrain", "sft") if s in self.active]
