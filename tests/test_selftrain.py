@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from codeling.config import load_config
+from codeling import cli
+from codeling.config import load_config, save_config
 from codeling.selftrain import endpoint_sampler, sample_and_verify
 from codeling.serve import make_server
 from codeling.tasks.schema import Task, write_tasks
@@ -131,3 +132,24 @@ def test_endpoint_teacher_uses_the_same_accept_path(setup, tmp_path):
     assert len(verified) + len(rejected) == 4 * st.k
     assert all(r["task_id"].startswith("t/value") for r in verified)
     assert any(r["reason"].startswith("failed") and r["task_id"] == "t/other0" for r in rejected)
+
+
+def test_rerun_follows_the_one_resume_rule(setup, tmp_path, capsys):
+    """A rerun is the saved config.toml plus new overrides: another preset or a changed seed is
+    refused (exit 2, one line, no traceback) before anything is sampled or written."""
+    _, base, tasks = setup
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(load_config("smoke", OVERRIDES, "selftrain"), run / "config.toml")
+    argv = ["selftrain", "--init", str(base), "--tasks", str(tasks), "--run-dir", str(run)]
+    assert cli.main([*argv, "--preset", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "'smoke'" in err and "'cpu'" in err and "Traceback" not in err
+    assert cli.main([*argv, "selftrain.seed=7"]) == 2
+    err = capsys.readouterr().err
+    assert "selftrain.seed" in err and "seed" in err.split("resuming")[-1]
+    assert cli.main([*argv, "selftrain.kd_alpha=1"]) == 2
+    assert "[distill]" in capsys.readouterr().err
+    assert cli.main(["selftrain", "--run-dir", str(tmp_path / "new")]) == 2
+    assert "--init and --tasks are required" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["config.toml"]

@@ -59,15 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    from codeling.config import ConfigError
-    from codeling.io import DataError
+    from codeling.stage import run_main
 
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
-        return int(module.main(args) or 0)
-    except (ConfigError, DataError, FileNotFoundError) as e:
-        print(f"codeling {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return run_main(args.command, module.main, args)
     except KeyboardInterrupt:
         print(f"codeling {args.command}: interrupted", file=sys.stderr)
         return 130

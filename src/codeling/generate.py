@@ -348,10 +348,10 @@ def main(args) -> int:
     import time
 
     e = config_from_args(args, section="eval").eval
+    if e.select not in ("", "examples"):  # bad input is refused before the model loads
+        raise ConfigError(f"eval.select must be '' or 'examples', not {e.select!r}")
     tasks, stop = _problems(args)
     model, tokenizer = load_for_inference(args.checkpoint, resolve_device(args.device))
-    if e.select not in ("", "examples"):
-        raise ConfigError(f"eval.select must be '' or 'examples', not {e.select!r}")
     start = time.time()
     kw = {"max_new_tokens": e.max_new_tokens, "temperature": e.temperature, "top_p": e.top_p,
           "seed": args.seed, "batch_size": e.batch_size, "heal": not args.no_heal,

@@ -27,7 +27,10 @@ RUN/round_N/ holds:
   report.json      counts, acceptance by category and style, dev result, seconds (round done)
 RUN/curve.json lists the dev result after each round (round 0: the --init checkpoint).
 
-Resume: every file is append-only with (task_id, sample_idx) keys or written atomically; a
+Resume: a rerun into RUN continues it by the one rule of every stage (`stage.open_stage`): the
+saved RUN/config.toml plus the overrides given now; another --preset, or a change of a key the
+rounds done so far depend on (model, tokenizer, `selftrain.seed`/`chunk`/`k`), is an error;
+--init and --tasks default to RUN/run.json's. Every file is append-only with (task_id, sample_idx) keys or written atomically; a
 chunk's rows are re-judged after a kill (seeded, so the same samples) and rows already recorded
 are skipped, so nothing is lost or duplicated. A round with report.json is done.
 """
@@ -46,7 +49,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from codeling.config import ConfigError, add_config_arguments, config_from_args
+from codeling.config import ConfigError, add_config_arguments, save_config
 from codeling.io import JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
 from codeling.tasks.schema import Task, read_tasks, write_tasks
 
@@ -236,18 +239,15 @@ def training_set(rdir: Path, tasks_dir: Path, accepted: list[dict], st) -> Path:
     return out
 
 
-def finetune(rdir: Path, init: Path, tasks: Path, args, cfg) -> Path:
-    """One sft run through sft's own command line (its stage driver, the one training loop)."""
+def finetune(rdir: Path, init: Path, tasks: Path, cfg) -> Path:
+    """One sft run through sft's own command line (its stage driver, the one training loop),
+    configured by the selftrain run's resolved config.toml (one file, whatever was resumed)."""
     from codeling import sft
 
     run = rdir / "sft"
     extra = ["sft.merge=true"] if cfg.sft.mode == "lora" else []
-    # bare keys are selftrain's own (`k=8`); sft would read them as sft's
-    own = [o if "." in o.split("=")[0] else f"selftrain.{o}" for o in args.overrides or []]
-    argv = [*own, *extra, "--init", str(init), "--tasks", str(tasks),
-            "--run-dir", str(run), "--no-progress"]
-    if args.preset:
-        argv += ["--preset", args.preset]
+    argv = [*extra, "--preset", str(rdir.parent / "config.toml"), "--init", str(init),
+            "--tasks", str(tasks), "--run-dir", str(run), "--no-progress"]
     if not (run / "checkpoints" / "final").exists():
         if (run / "config.toml").exists():
             argv.append("--resume")
@@ -284,7 +284,7 @@ def rates(rdir: Path, field: str) -> dict:
             for k in sorted(set(acc) | set(rej))}
 
 
-def run_round(run_dir: Path, n: int, init: Path, tasks_dir: Path, sampler: Sampler, args, cfg,
+def run_round(run_dir: Path, n: int, init: Path, tasks_dir: Path, sampler: Sampler, cfg,
               seen: set[str], teacher: str) -> Path:
     st, start = cfg.selftrain, time.time()
     rdir = run_dir / f"round_{n}"
@@ -296,7 +296,7 @@ def run_round(run_dir: Path, n: int, init: Path, tasks_dir: Path, sampler: Sampl
     accepted, method = decontaminate(rdir, st)
     out = init
     if accepted:
-        out = finetune(rdir, init, training_set(rdir, tasks_dir, accepted, st), args, cfg)
+        out = finetune(rdir, init, training_set(rdir, tasks_dir, accepted, st), cfg)
     rejected = _rows(rdir / "rejected.jsonl")
     samples = len(accepted) + len(rejected)
     report = {"round": n, "init": str(init), "checkpoint": str(out), "teacher": teacher,
@@ -311,18 +311,31 @@ def run_round(run_dir: Path, n: int, init: Path, tasks_dir: Path, sampler: Sampl
     return out
 
 
+# what the rounds done so far were made with: changing it in a rerun would mix two runs
+FIXED = ("selftrain.seed", "selftrain.chunk", "selftrain.k")
+
+
 def selftrain(args) -> dict:
-    cfg = config_from_args(args, section="selftrain")
-    st, run_dir, tasks_dir = cfg.selftrain, Path(args.run_dir), Path(args.tasks)
+    from codeling.stage import open_stage
+
+    args.resume = True  # a run dir with config.toml is always continued
+    stage = open_stage(args, "selftrain", {"init": True, "tasks": True}, fixed=FIXED)
+    stage.need("init", "tasks")
+    cfg, run_dir, tasks_dir = stage.cfg, stage.run_dir, stage.path("tasks")
+    st = cfg.selftrain
     if st.k < 1 or st.rounds < 1 or st.chunk < 1:
         raise ConfigError("selftrain.k, selftrain.rounds and selftrain.chunk must be >= 1")
+    for key, path in (("--init", stage.path("init")), ("--tasks", tasks_dir)):
+        if not path.exists():
+            raise FileNotFoundError(f"{key} {path} does not exist")
     from codeling.generate import DEFAULT_STOP
 
     stop = st.stop or list(DEFAULT_STOP)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.toml")  # also each round's sft config (finetune)
+    stage.record()
     curve_path = run_dir / "curve.json"
     curve = json.loads(curve_path.read_text()) if curve_path.exists() else []
-    init = Path(args.init)
+    init = stage.path("init")
     if not curve:
         curve = [{"round": 0, "checkpoint": str(init), "dev": dev_result(init, tasks_dir, cfg,
                                                                           run_dir / "round_0")}]
@@ -339,7 +352,7 @@ def selftrain(args) -> dict:
         seen |= {r["key"] for r in _rows(rdir / "verified.jsonl")}
         sampler = (endpoint_sampler(args.endpoint, args.model, st, stop, _key(args))
                    if args.endpoint else model_sampler(init, st, stop))
-        init = run_round(run_dir, n, init, tasks_dir, sampler, args, cfg, seen, teacher)
+        init = run_round(run_dir, n, init, tasks_dir, sampler, cfg, seen, teacher)
         report = json.loads((rdir / "report.json").read_text())
         curve.append({k: report[k] for k in ("round", "checkpoint", "accepted",
                                              "acceptance_rate", "dev", "seconds")})
@@ -358,8 +371,10 @@ def _key(args) -> str | None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
-    p.add_argument("--init", required=True, help="the checkpoint to improve (round 1's sampler)")
-    p.add_argument("--tasks", required=True, help="a `codeling tasks` folder (train, val, dev)")
+    p.add_argument("--init", help="the checkpoint to improve (round 1's sampler); a rerun "
+                                  "defaults to the run's")
+    p.add_argument("--tasks", help="a `codeling tasks` folder (train, val, dev); a rerun "
+                                   "defaults to the run's")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--endpoint", default=None, help="OpenAI-compatible base URL (…/v1): sample "
                                                     "from this teacher instead of the checkpoint")
@@ -367,8 +382,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-key-env", default=None, help="env var holding the endpoint's API key")
 
 
-def main(args: argparse.Namespace) -> int:
+def run_selftrain(args: argparse.Namespace) -> int:
     result = selftrain(args)
     print(json.dumps({"final": result["final"],
                       "dev": [r["dev"] and r["dev"].get("score") for r in result["rounds"]]}))
     return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    from codeling.stage import run_main
+
+    return run_main("selftrain", run_selftrain, args)

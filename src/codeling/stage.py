@@ -132,24 +132,33 @@ def open_stage(args: argparse.Namespace, name: str, inputs: dict[str, bool],
     return stage
 
 
-def run_main(label: str, fn: Callable[[argparse.Namespace], int], args: argparse.Namespace,
+# A failed run (exit 1), as (module, class): only an imported module can have raised one, so
+# looking them up in sys.modules keeps `codeling evaluate` free of torch.
+RUNTIME_ERRORS = (("codeling.training.step", "TrainingError"),
+                  ("codeling.checkpoint", "CheckpointError"),
+                  ("codeling.evaluate.sandbox", "SandboxError"),
+                  ("codeling.tasks.teacher", "TeacherError"))
+
+
+def run_main(label: str, fn: Callable[[argparse.Namespace], int | None], args: argparse.Namespace,
              runtime_errors: tuple[type[BaseException], ...] = ()) -> int:
-    """Every stage's `main`: bad input or a run dir in the way exit 2, a failed run exits 1,
-    each with one line on stderr and no traceback; the process group is always closed."""
-    from codeling.checkpoint import CheckpointError
+    """Every stage's `main` (cli.main runs each through it): bad input or a run dir in the way
+    exits 2, a failed run exits 1, each with one line on stderr and no traceback; a process
+    group this run opened is always closed."""
     from codeling.io import DataError
-    from codeling.train import TrainingError
 
     try:
-        return fn(args)
+        return int(fn(args) or 0)
     except (ConfigError, DataError, FileNotFoundError, FileExistsError) as e:
         print(f"codeling {label}: error: {e}", file=sys.stderr)
         return 2
-    except (TrainingError, CheckpointError, *runtime_errors) as e:
+    except Exception as e:
+        loaded = tuple(getattr(sys.modules[m], c) for m, c in RUNTIME_ERRORS if m in sys.modules)
+        if not isinstance(e, (*loaded, *runtime_errors)):
+            raise  # a bug: its traceback is the report
         print(f"codeling {label}: error: {e}", file=sys.stderr)
         return 1
     finally:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
+        dist = sys.modules.get("torch.distributed")
+        if dist is not None and dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

@@ -378,16 +378,11 @@ def main(args) -> int:
         if bad:
             raise ConfigError(f"unknown categor{'y' if len(bad) == 1 else 'ies'} {bad}; "
                              f"valid: {', '.join(CATEGORIES)}")
-    from codeling.evaluate.sandbox import SandboxError
-
-    try:
-        report = build_tasks(args.out, t.sources, t.n, t.seed, t.levels, t.categories or None,
-                             t.mbpp_max_lines, t.val_fraction, t.allow_contamination,
-                             data_dir=args.data_dir, workers=t.workers, timeout=t.timeout,
-                             progress=not args.quiet, composed_ratio=t.composed_ratio)
-    except SandboxError as e:
-        print(f"codeling tasks: error: {e}", file=sys.stderr)
-        return 1
+    # a SandboxError exits 1 with one line, like every stage's failure (stage.run_main)
+    report = build_tasks(args.out, t.sources, t.n, t.seed, t.levels, t.categories or None,
+                         t.mbpp_max_lines, t.val_fraction, t.allow_contamination,
+                         data_dir=args.data_dir, workers=t.workers, timeout=t.timeout,
+                         progress=not args.quiet, composed_ratio=t.composed_ratio)
     twinned = {k: v["eval_tasks_with_twin"] for k, v in report["twins"].items()}
     print(f"train {report['n_train']}  val {report['n_val']}  dev {report['n_dev']}  "
           f"contamination hits {report['contamination']['hits']}  eval tasks with a "
