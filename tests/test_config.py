@@ -88,6 +88,12 @@ def test_resume_with_another_preset_names_both(tmp_path):
         resolve_run_config(run, "cpu", [], "pretrain")
 
 
+def test_resume_with_an_unknown_key_names_it(tmp_path):
+    run = saved_run(tmp_path)
+    with pytest.raises(ConfigError, match=r"\[sft\] has no key 'kd_alpha'.*\[distill\]"):
+        resolve_run_config(run, None, ["kd_alpha=0.5"], "sft")
+
+
 @pytest.mark.parametrize("override, fixed, why", [
     ("model.n_layer=4", (), "weights of this architecture"),
     ("tokenizer.vocab_size=1024", (), "vocabulary"),

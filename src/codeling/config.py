@@ -11,7 +11,8 @@ that does (`pretrain.kd_alpha` -> [distill]). To add a key: add a typed field wi
 and a short comment to the section's dataclass (a training stage's own class: PretrainConfig,
 SftConfig, DistillConfig; TrainConfig only for what the loop itself reads), read it where it is
 used, and, if it changes a stage's output, nothing else: pipeline fingerprints hash whole
-sections. A new section is a dataclass plus a field of `Config`. Resumed runs: `resolve_run_config`.
+sections. A new section is a dataclass plus a field of `Config`. Resumed runs: resume.py
+(`resolve_run_config`); flags and key=value arguments: configargs.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import dataclasses
 import difflib
 import tomllib
 import typing
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,8 +28,6 @@ from typing import Any, ClassVar
 import tomli_w
 
 from codeling.io import atomic_write_text
-
-PRESET_DIR = Path(__file__).parent / "configs"
 
 
 class ConfigError(ValueError):
@@ -235,45 +233,10 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
-def list_presets() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
-
-
 def _nearest(name: str, options: list[str]) -> str:
     close = difflib.get_close_matches(name, options, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"{hint} Valid: {', '.join(options)}."
-
-
-def preset_path(preset: str) -> Path:
-    """A preset name from configs/, or a path to a TOML file."""
-    p = Path(preset)
-    if p.suffix == ".toml" and p.exists():
-        return p
-    q = PRESET_DIR / f"{preset}.toml"
-    if q.exists():
-        return q
-    raise ConfigError(f"unknown preset '{preset}'.{_nearest(preset, list_presets())}")
-
-
-def _load_preset_dict(preset: str, seen: tuple[str, ...] = ()) -> dict:
-    path = preset_path(preset)
-    if str(path) in seen:
-        raise ConfigError(f"{path}: circular 'base' chain: {' -> '.join(seen)}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from e
-    base = data.pop("base", None)
-    if base is None:
-        return data
-    merged = _load_preset_dict(base, (*seen, str(path)))
-    for key, value in data.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
 
 
 def _apply(obj: Any, values: dict, where: str) -> None:
@@ -337,14 +300,11 @@ def _apply_override(cfg: Config, path: list[str], value: Any) -> None:
     _apply(cfg, nested, "")
 
 
-def preset_name(preset: str) -> str:
-    """The name a preset gives its runs: its `name = ...`, else the file's stem."""
-    return str(_load_preset_dict(preset).get("name", Path(preset).stem))
-
-
 def load_config(preset: str | None = None, overrides: list[str] | tuple[str, ...] = (),
                 section: str | None = None) -> Config:
     """Resolve a preset plus overrides. `section` lets bare keys address a stage's own section."""
+    from codeling.presets import _load_preset_dict
+
     cfg = Config()
     if preset:
         data = _load_preset_dict(preset)
@@ -355,58 +315,6 @@ def load_config(preset: str | None = None, overrides: list[str] | tuple[str, ...
     for text in overrides:
         _apply_override(cfg, *_override_path(text, section))
     return cfg
-
-
-# Why a key fixes a run's shape: its checkpoints (and optimizer state) only make sense with it.
-SHAPE_REASONS = {
-    "model": "the checkpoints hold weights of this architecture",
-    "tokenizer": "the model's embeddings index this tokenizer's vocabulary",
-    "corpus": "the token shards and the data order were made from this corpus",
-    "lora": "the adapter weights and optimizer state have this rank and these target modules",
-    "sft.mode": "LoRA and full fine-tuning save different weights",
-}
-FIXED_ON_RESUME = ("model", "tokenizer")  # every training stage; a stage adds its own
-
-
-def resolve_run_config(run_dir: str | Path, preset: str | None,
-                       overrides: Sequence[str] = (), section: str | None = None,
-                       resume: bool = True, fixed: Sequence[str] = ()) -> Config:
-    """The one rule for a resumed run: its saved config.toml plus the new key=value overrides.
-
-    A --preset other than the one the run was made with is an error naming both; an override
-    that changes a key fixing the run's shape (FIXED_ON_RESUME plus the stage's `fixed`, e.g.
-    "lora" or "sft.mode") is an error saying why; one that repeats the saved value is accepted
-    (the pipeline passes every override on). A new run (no `resume` or no saved config.toml)
-    is `load_config(preset, overrides, section)`.
-    """
-    saved = Path(run_dir) / "config.toml"
-    if not (resume and saved.exists()):
-        return load_config(preset, overrides, section)
-    cfg = read_config(saved)
-    was = cfg.preset or cfg.name  # config.toml files from before `preset` was recorded
-    if preset and preset_name(preset) != was:
-        raise ConfigError(f"{saved}: this run was made with preset '{was}', not "
-                          f"'{preset_name(preset)}' (--preset {preset}); resume without --preset "
-                          "or with the same one, or start a new --run-dir")
-    shape = (*FIXED_ON_RESUME, *fixed)
-    for text in overrides:
-        path, value = _override_path(text, section)
-        key = ".".join(path)
-        owner = next((f for f in shape if key == f or key.startswith(f + ".")), None)
-        before = _get(cfg, path)
-        _apply_override(cfg, path, value)
-        if owner and _get(cfg, path) != before:
-            why = SHAPE_REASONS.get(owner, "the run's checkpoints were written for it")
-            raise ConfigError(f"{key}={value!r}: cannot change {key} (saved: {before!r}) when "
-                              f"resuming {run_dir}: {why}. Start a new --run-dir instead")
-    return cfg
-
-
-def _get(cfg: Config, path: list[str]) -> Any:
-    obj: Any = cfg
-    for part in path:
-        obj = getattr(obj, part)
-    return obj
 
 
 def section_keys(section: str) -> list[str]:
@@ -453,16 +361,18 @@ SECTIONS: dict[str, type] = {k: v for k, v in typing.get_type_hints(Config).item
 TRAIN_SECTIONS = ("pretrain", "sft", "distill")
 
 
+# Names that live in their own modules, importable from here as before (PEP 562): the resume
+# rule (resume.py), preset files (presets.py) and the command line side (configargs.py).
+_ELSEWHERE = {"PRESET_DIR": "codeling.presets", "list_presets": "codeling.presets",
+              "preset_path": "codeling.presets", "preset_name": "codeling.presets",
+              "resolve_run_config": "codeling.resume", "SHAPE_REASONS": "codeling.resume",
+              "FIXED_ON_RESUME": "codeling.resume", "add_config_arguments": "codeling.configargs",
+              "config_from_args": "codeling.configargs", "flag_overrides": "codeling.configargs"}
 
-# the argparse side (--preset, key=value, stage flags as overrides) lives in configargs.py
-def add_config_arguments(parser, default_preset: str | None = None, section: str | None = None,
-                         flags: dict[str, str] | None = None) -> None:
-    from codeling import configargs
 
-    configargs.add_config_arguments(parser, default_preset, section, flags)
+def __getattr__(name: str) -> Any:
+    if name in _ELSEWHERE:
+        import importlib
 
-
-def config_from_args(args, section: str | None = None) -> Config:
-    from codeling import configargs
-
-    return configargs.config_from_args(args, section)
+        return getattr(importlib.import_module(_ELSEWHERE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

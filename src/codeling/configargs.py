@@ -11,7 +11,8 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from codeling.config import Config, ConfigError, _apply_override, list_presets, load_config
+from codeling.config import Config, ConfigError, _apply_override, load_config
+from codeling.presets import list_presets
 
 
 def add_config_arguments(parser, default_preset: str | None = None, section: str | None = None,
