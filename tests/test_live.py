@@ -41,7 +41,7 @@ def test_eval_result_reads_the_real_summary_keys():
     assert set(res["per_category"]) == {t.category for t in tasks}
     assert sum(v["pass@1"] * v["n_tasks"] for v in res["per_category"].values()) == \
         pytest.approx(3, abs=1e-3)
-    if "per_style" in s:  # metrics.summarize gains per_style (interfaces §1)
+    if "per_style" in s:  # metrics.summarize gains per_style (docs/formats.md summary.json)
         assert res["per_style"] == s["per_style"]
     info = eval_result(rows, tasks, "mini", selects=False)
     assert "score" not in info and "selected_on" not in info

@@ -4,7 +4,7 @@ Run folders come from the real components: tiny real training runs (`train.train
 in-training evaluator is the real `GenerationEval` with scripted completions (a task's
 canonical solution or a broken body) judged by the real sandbox, and `eval/<benchmark>/`
 folders from real harness rows summarised by `metrics.summarize`. Only run.json (the stage
-driver's) and tasks/report.json (`codeling tasks`', in the format of docs/notes interfaces §3)
+driver's) and tasks/report.json (`codeling tasks`', in the format of docs/formats.md)
 are written by hand. `make_pipeline` and `make_sft` are reused by test_report.py.
 """
 
@@ -150,7 +150,7 @@ def make_eval(d: Path, benchmark: str, passed: int) -> Path:
 
 
 def tasks_report(twins: dict[str, int] | None = None, contaminated: bool = False) -> dict:
-    """tasks/report.json as `codeling tasks` writes it (interfaces §3); twins=None: a task set
+    """tasks/report.json as `codeling tasks` writes it (docs/formats.md); twins=None: a task set
     built before the twin check."""
     rep = {"sources": ["mbpp", "synthetic"], "n_train": 950, "n_val": 50,
            "by_source": {"mbpp": 300, "synthetic": 700}, "by_category": {"math": 500},

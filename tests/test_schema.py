@@ -1,4 +1,4 @@
-"""Reading the plan's JSONL records (and the task format) into Tasks; MBPP prompt styles."""
+"""Reading plan records (docs/formats.md) (and the task format) into Tasks; MBPP prompt styles."""
 
 from __future__ import annotations
 

@@ -196,7 +196,7 @@ def test_tasks_may_be_one_jsonl_file(setup, capsys):
                  "save_every=2", "eval_every=2", "eval_mini=false", "threads=1"]) == 0
     rec = json.loads((run / "run.json").read_text())
     assert rec["tasks"] == str(file.resolve()) and rec["n_train"] > 0 and rec["n_val"] == 0
-    # the plan's records: a signature prompt, an instruction prompt; one without tests is refused
+    # plan records (docs/formats.md): a signature prompt, an instruction prompt; one without tests is refused
     plan = [{"id": "p1", "prompt": "def double(x):\n", "solution": "    return 2 * x\n",
              "tests": ["assert double(2) == 4"]},
             {"id": "p2", "prompt": "Write a function that adds two numbers.",

@@ -43,7 +43,7 @@ from codeling.tasks.schema import Task, read_tasks
 from codeling.tokenizer import CodelingTokenizer
 from codeling.training.dist import resolve_device  # the one device rule (serve imports it here)
 
-# HumanEval's stop sequences (DESIGN §5): used for a --problems file unless --stop is given
+# HumanEval's stop sequences (its harness and paper): used for a --problems file unless --stop is given
 DEFAULT_STOP = ("\ndef", "\nclass", "\nif", "\nprint", "\n#")
 
 

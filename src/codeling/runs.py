@@ -1,4 +1,5 @@
-"""`codeling runs [DIR ...] [--json | --csv]`: the experiments table, with the plan's verdict.
+"""`codeling runs [DIR ...] [--json | --csv]`: the experiments table, with the plan's verdict
+(docs/plan.md).
 
 A run folder is any folder holding `metrics.jsonl` or `run.json` (what `train.train`,
 `codeling pretrain`, `sft` and `distill` write); folders are found recursively under each DIR
@@ -18,8 +19,8 @@ Columns that make a number honest:
   says the data kept them (`--allow-contamination`); "unchecked" for task sets built before
   the twin check; blank without a task set (pretraining).
 
-Decision rule (the plan's decision points, on the mini-HumanEval pass count of the run's final
-evaluation, else of a pre-dev run's in-training evals):
+Decision rule (docs/plan.md; "Option B" is its lever B, a bigger model), on the mini-HumanEval
+pass count of the run's final evaluation, else of a pre-dev run's in-training evals:
 - ≥ 5/20  → "success";
 - 1–4/20  → "partial: more data or Option B (bigger model)";
 - 0/20    → "zero: data is not the bottleneck → bigger model";
@@ -55,7 +56,7 @@ from codeling.reporting.files import (
 )
 from codeling.reporting.table import format_table, human, to_csv
 
-SUCCESS_FRACTION = 5 / 20  # the plan's "at least 5 of 20 mini tasks"
+SUCCESS_FRACTION = 5 / 20  # docs/plan.md: "at least 5 of 20 mini tasks"
 VERDICTS = {"success": "success", "partial": "partial: more data or Option B (bigger model)",
             "zero": "zero: data is not the bottleneck → bigger model", "n/a": "n/a"}
 TRAINED_STAGES = ("distill", "sft", "pretrain")  # later stages first: the model evaluated last

@@ -19,7 +19,7 @@
 - `sft.curriculum = [{levels=[1], steps=N}, ...]` phases the task pool by level.
 - `sft.mix_pretrain = r` makes a share r of the batches pretraining windows (plain LM loss, from
   `--corpus` or the corpus --init was pretrained on), so tuning keeps some of pretraining's text.
-- `--tasks FILE` trains on one JSONL file: codeling task records, or the plan's records
+- `--tasks FILE` trains on one JSONL file: codeling task records, or plan records
   `{"id", "prompt", "solution", tests}` (a record without tests is refused).
 """
 
@@ -153,7 +153,7 @@ def load_examples(tasks: list[Task], tokenizer, seq_len: int) -> tuple[list, lis
 
 def read_task_source(path: Path) -> tuple[list[Task], list[Task]]:
     """(train, val) tasks: a `codeling tasks` folder, or one JSONL file (train only) of task
-    records or of the plan's `{"id", "prompt", "solution", tests}` records."""
+    records or of plan records `{"id", "prompt", "solution", tests}` (docs/formats.md)."""
     if path.is_dir():
         val = path / "val.jsonl"
         return read_tasks(path / "train.jsonl"), read_tasks(val) if val.exists() else []
@@ -181,7 +181,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
     p.add_argument("--init", help="the checkpoint to tune (HF-format dir, e.g. a pretrain final)")
     p.add_argument("--tasks", help="a `codeling tasks` folder (train.jsonl, val.jsonl, dev.jsonl)"
-                                   " or one task JSONL file (also the plan's id/prompt/solution)")
+                                   " or one task JSONL file (also plan records: id/prompt/solution)")
     p.add_argument("--corpus", help="pretraining text for sft.mix_pretrain (default: the corpus "
                                     "of the --init checkpoint's pretraining run)")
     p.add_argument("--run-dir", required=True)

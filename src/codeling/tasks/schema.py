@@ -8,9 +8,10 @@ Any other fields are kept in `extra` and written back unchanged.
 The program that judges a completion is always
   prompt + completion + "\n" + test + "\n" + f"check({entry_point})"
 
-The plan's own records are read too (read_task_records): {"id", "prompt", "solution"} with
-tests in `tests`/`test_list` (asserts) or `test` (a `check(candidate)` function). A prompt that
-is an instruction rather than a signature becomes the docstring of the solution's signature.
+Plan records, a simpler shape (docs/formats.md), are read too (read_task_records): {"id",
+"prompt", "solution"} with tests in `tests`/`test_list` (asserts) or `test` (a
+`check(candidate)` function). A prompt that is an instruction rather than a signature becomes
+the docstring of the solution's signature.
 """
 
 from __future__ import annotations
@@ -170,7 +171,8 @@ def plan_record_to_task(d: dict, path: str | os.PathLike = "<dict>", line: int |
 
 
 def read_task_records(path: str | os.PathLike) -> list[Task]:
-    """Read a JSONL of tasks or of the plan's records ({"id", "prompt", "solution", tests}),
+    """Read a JSONL of tasks or of plan records ({"id", "prompt", "solution", tests},
+    docs/formats.md),
     one or the other on each line. Errors name the file, line and field."""
     tasks, seen = [], {}
     for line, obj in iter_jsonl(path):

@@ -23,7 +23,7 @@ makes it a twin. It runs in the sandbox, batched for speed:
   evaluation tasks took plus 1 GiB, so huge allocations fail fast.
 Each evaluation task is first calibrated with its own canonical solution through the same
 harness; a task the harness cannot judge is reported (`unjudgeable`), never silently skipped.
-A sandbox "error" (infrastructure, interfaces §1) is retried, and never counts as a twin.
+A sandbox "error" (infrastructure, docs/formats.md "Results JSONL") is retried, and never counts as a twin.
 """
 
 from __future__ import annotations
@@ -309,7 +309,8 @@ def _resume(job: _Job, done: int, culprit: int | None, out_len: int, timed_out: 
 
 def find_twins(tasks: Sequence[Task], eval_sets: dict[str, list[Task]], workers: int = 0,
                timeout: float = 600.0) -> dict[str, tuple[str, str]]:
-    """{training task_id: (eval_set, eval_task_id)} for every behavioural twin (interfaces §3);
+    """{training task_id: (eval_set, eval_task_id)} for every behavioural twin (report.json `twins`,
+    docs/formats.md);
     a task twinned with several evaluation tasks names the first eval set in `eval_sets`."""
     return find_twin_pairs(tasks, eval_sets, workers, timeout).first(list(eval_sets))
 

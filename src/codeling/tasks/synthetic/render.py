@@ -1,7 +1,7 @@
 """Surface forms: names, type hints, docstring layouts, example styles, solutions and tests.
 
 Everything here is about *how* a task is phrased, never what it computes; the variety is the
-point (a tiny model trained on one docstring shape falls apart on another, see NOTES.md).
+point (a tiny model trained on one docstring shape falls apart on another).
 """
 
 from __future__ import annotations
