@@ -76,11 +76,16 @@ def build_program(prompt: str, completion: str, test: str, entry_point: str) -> 
 
 def read_tasks(path: str | os.PathLike) -> list[Task]:
     """Read a task JSONL (or .jsonl.gz). Errors name the file, line and field."""
+    return _unique(path, ((line, Task.from_dict(obj, path, line))
+                          for line, obj in iter_jsonl(path)), "task_id")
+
+
+def _unique(path: str | os.PathLike, rows: Iterable[tuple[int, Task]], name: str) -> list[Task]:
+    """The tasks of (line, task) rows; a repeated id is an error naming both lines."""
     tasks, seen = [], {}
-    for line, obj in iter_jsonl(path):
-        task = Task.from_dict(obj, path, line)
+    for line, task in rows:
         if task.task_id in seen:
-            raise DataError(path, f"duplicate task_id {task.task_id!r} (first on line "
+            raise DataError(path, f"duplicate {name} {task.task_id!r} (first on line "
                             f"{seen[task.task_id]})", line=line, field="task_id")
         seen[task.task_id] = line
         tasks.append(task)
@@ -172,21 +177,15 @@ def plan_record_to_task(d: dict, path: str | os.PathLike = "<dict>", line: int |
 
 def read_task_records(path: str | os.PathLike) -> list[Task]:
     """Read a JSONL of tasks or of plan records ({"id", "prompt", "solution", tests},
-    docs/formats.md),
-    one or the other on each line. Errors name the file, line and field."""
-    tasks, seen = [], {}
-    for line, obj in iter_jsonl(path):
+    docs/formats.md), one or the other on each line. Errors name the file, line and field."""
+
+    def parse(line: int, obj: dict) -> Task:
         if "task_id" in obj or ("entry_point" in obj and "canonical_solution" in obj):
-            task = Task.from_dict(obj, path, line)
-        elif "id" in obj or "solution" in obj:
-            task = plan_record_to_task(obj, path, line)
-        else:
-            raise DataError(path, "neither a task (task_id, prompt, entry_point, "
-                            "canonical_solution, test) nor a plan record (id, prompt, solution)",
-                            line=line)
-        if task.task_id in seen:
-            raise DataError(path, f"duplicate id {task.task_id!r} (first on line "
-                            f"{seen[task.task_id]})", line=line, field="task_id")
-        seen[task.task_id] = line
-        tasks.append(task)
-    return tasks
+            return Task.from_dict(obj, path, line)
+        if "id" in obj or "solution" in obj:
+            return plan_record_to_task(obj, path, line)
+        raise DataError(path, "neither a task (task_id, prompt, entry_point, "
+                        "canonical_solution, test) nor a plan record (id, prompt, solution)",
+                        line=line)
+
+    return _unique(path, ((line, parse(line, obj)) for line, obj in iter_jsonl(path)), "id")
