@@ -154,10 +154,8 @@ def sample_and_verify(rdir: Path, pool: list[Task], sampler: Sampler, st, round_
                 continue
             texts = sampler(chunk, st.k, st.seed * 1_000_003 + round_no * 10_007 + c)
             jobs = [(t, j, x) for t, xs in zip(chunk, texts) for j, x in enumerate(xs)]
-            results = sb.run_all([t.program(x) for t, _, x in jobs])
-            retry = [i for i, r in enumerate(results) if getattr(r, "is_error", False)]
-            for i, r in zip(retry, sb.run_all([jobs[i][0].program(jobs[i][2]) for i in retry])):
-                results[i] = r  # an infrastructure error is no verdict on the sample: once more
+            programs = [t.program(x) for t, _, x in jobs]
+            results = sb.rejudge_errors(programs, sb.run_all(programs))
             for (t, j, x), res in zip(jobs, results):
                 if (t.task_id, j) in recorded:
                     continue  # written before a kill

@@ -80,10 +80,7 @@ def judge_examples(tasks: dict[str, Task], candidates: list[dict], sandbox,
         c["examples_ok"] = None
     programs = [example_program(tasks[c["task_id"]], c["completion"], examples[c["task_id"]])
                 for c in todo]
-    results = sandbox.run_all(programs)
-    retry = [i for i, r in enumerate(results) if getattr(r, "is_error", False)]
-    for i, r in zip(retry, sandbox.run_all([programs[i] for i in retry])):
-        results[i] = r  # an infrastructure error is not a verdict: once more
+    results = sandbox.rejudge_errors(programs, sandbox.run_all(programs))
     for c, r in zip(todo, results):
         c["examples_ok"] = r.passed
         if getattr(r, "is_error", False):

@@ -290,6 +290,16 @@ class Sandbox:
             out[i] = res
         return out  # type: ignore[return-value]
 
+    def rejudge_errors(self, programs: list[str], results: list[ExecResult], rounds: int = 1
+                       ) -> list[ExecResult]:
+        """Run again, in place, the programs whose result is an infrastructure error: an error
+        is no verdict on the program (`run` already retried each once on a fresh worker)."""
+        for _ in range(rounds):
+            again = [i for i, r in enumerate(results) if r.is_error]
+            for i, res in zip(again, self.run_all([programs[i] for i in again])):
+                results[i] = res
+        return results
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

@@ -123,11 +123,8 @@ def validation_reasons(tasks: list[Task], workers: int = 0, timeout: float = 5.0
             results[i] = res
             bar.update(1)
         # an infrastructure error says nothing about the task: judge it again, and never
-        # drop a task for it (the sandbox already retried once on a fresh worker)
-        for _ in range(2):
-            again = [i for i, r in enumerate(results) if r.is_error]
-            for i, res in zip(again, sb.run_all([programs[i] for i in again])):
-                results[i] = res
+        # drop a task for it
+        sb.rejudge_errors(programs, results, rounds=2)
     unjudged = [(tasks[i // 2].task_id, r.reason) for i, r in enumerate(results) if r.is_error]
     if unjudged:
         raise SandboxError(f"the sandbox could not judge {len(unjudged)} validation runs (first: "
