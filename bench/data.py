@@ -92,7 +92,7 @@ def breakdown(rows: list[dict], tasks: list[Task], where: Path) -> dict:
                         field="task_id")
     slices: dict[str, list[Task]] = {"all": tasks}
     for t in tasks:
-        slices.setdefault(f"style={t.extra.get('style') or 'unstyled'}", []).append(t)
+        slices.setdefault(f"style={t.extra.get('style') or 'default'}", []).append(t)
         slices.setdefault(f"kind={kind(t)}", []).append(t)
     out = {}
     for name, group in sorted(slices.items(), key=lambda kv: (kv[0] != "all", kv[0])):

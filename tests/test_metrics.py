@@ -145,7 +145,7 @@ def test_summarize_counts_rates_and_categories():
     assert s["per_category"]["lists"]["pass@1"] == pytest.approx(0.375, abs=1e-4)
     assert s["per_style"]["doctest"]["pass@1"] == 0.75
     assert s["per_style"]["prose"]["pass@1"] == 0.0
-    assert s["per_style"]["unstyled"] == s["per_category"]["strings"]
+    assert s["per_style"]["default"] == s["per_category"]["strings"]
     assert s["n_errors"] == 0 and s["errors"] == [] and s["n_tasks_without_samples"] == 0
 
 

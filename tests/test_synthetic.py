@@ -342,3 +342,15 @@ def test_every_prompt_style_is_common_and_well_formed(sample):
             assert "Returns:" in doc
         elif style == "preamble":
             assert t.prompt.index(f"def {t.entry_point}(") > 0
+
+
+def test_styles_can_be_narrowed_for_an_ablation():
+    """`tasks.styles`: only the allowed styles (prose where a task has no example to show), the
+    same share of composed tasks, and an unknown style named in the error."""
+    got = generate_tasks(300, seed=5, composed_ratio=0.4, styles_allowed=["doctest"])
+    counts = Counter(t.extra["style"] for t in got)
+    assert set(counts) <= {"doctest", "prose"} and counts["doctest"] > 0.8 * len(got), counts
+    assert sum(bool(t.extra.get("composed")) for t in got) == 120
+    assert all(">>> " in t.prompt for t in got if t.extra["style"] == "doctest")
+    with pytest.raises(ValueError, match=r"'docstring'.*valid: doctest"):
+        generate_tasks(10, seed=5, styles_allowed=["docstring"])

@@ -88,6 +88,26 @@ def test_dev_set_is_held_out_stratified_and_styled(built):
     assert info["by_category"] and sum(info["by_style"].values()) == len(dev)
 
 
+def test_mbpp_augmentation_off_keeps_the_dev_prompts(tmp_path):
+    """`tasks.mbpp_styles = false` trains on MBPP's own prompt shape, yet dev holds the same
+    tasks with the same (augmented) prompts as the default build: the ablation is measured on
+    one dev set."""
+    builds = {}
+    for styled in (True, False):
+        report = build_tasks(tmp_path / str(styled), ["mbpp"], eval_sets=["mini"], seed=2,
+                             progress=False, mbpp_styles=styled)
+        assert report["mbpp_styles"] is styled
+        builds[styled] = {s: read_tasks(tmp_path / f"{styled}/{s}.jsonl")
+                          for s in ("train", "dev")}
+    on, off = builds[True], builds[False]
+    assert [(t.task_id, t.prompt) for t in off["dev"]] == [(t.task_id, t.prompt)
+                                                           for t in on["dev"]]
+    assert len({t.extra.get("style") for t in off["dev"]}) >= 4
+    assert {t.extra.get("style") for t in off["train"]} == {None}  # MBPP's own rendering
+    assert len({t.extra.get("style") for t in on["train"]}) >= 4
+    assert [t.task_id for t in off["train"]] == [t.task_id for t in on["train"]]
+
+
 def test_allow_contamination_keeps_and_marks(tmp_path):
     he = load_benchmark("humaneval")[3]
     src = tmp_path / "t.jsonl"

@@ -165,6 +165,9 @@ class TasksConfig:
     timeout: float = 5.0  # seconds per validation run of a canonical solution
     workers: int = 0  # sandbox workers for validation; 0: one per core
     composed_ratio: float = 0.4  # share of synthetic tasks composed of 2-4 steps (compose.py)
+    # ablations of the prompt-shape levers; dev keeps every style either way
+    styles: list[str] = field(default_factory=list)  # synthetic prompt styles; empty: all
+    mbpp_styles: bool = True  # MBPP train/val prompts rendered in several styles (augmentation)
 
 
 @dataclass

@@ -175,7 +175,7 @@ def sample_and_verify(rdir: Path, pool: list[Task], sampler: Sampler, st, round_
 
 def _reject_reason(task: Task, completion: str, res, key: str, seen: set[str],
                    kept: int, st) -> str:
-    if getattr(res, "is_error", False):
+    if res.is_error:
         return f"error: {res.reason}"  # infrastructure: reported apart from failures
     if not res.passed:
         return res.result.split("\n")[0][:200]

@@ -83,7 +83,7 @@ def judge_examples(tasks: dict[str, Task], candidates: list[dict], sandbox,
     results = sandbox.rejudge_errors(programs, sandbox.run_all(programs))
     for c, r in zip(todo, results):
         c["examples_ok"] = r.passed
-        if getattr(r, "is_error", False):
+        if r.is_error:
             c["examples_error"] = r.reason
 
 

@@ -217,7 +217,8 @@ def summarize(results: list[dict], problems: dict[str, Task] | Sequence[Task],
                          "errors": len(rows) - len(ok)}
         task = by_id.get(tid)
         cats[(task.category if task else "") or "uncategorised"].append(tid)
-        styles[(task.extra.get("style", "") if task else "") or "unstyled"].append(tid)
+        # no style: the benchmark's own prompt shape, "default" as in report.json's by_style
+        styles[(task.extra.get("style", "") if task else "") or "default"].append(tid)
 
     def task_pass(tid: str, k: int) -> float:
         n, c = per_task[tid]["n"], per_task[tid]["passed"]

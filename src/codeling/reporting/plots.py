@@ -105,7 +105,7 @@ def breakdown(ev: dict, key: str) -> dict[str, float]:
     out = {}
     for group, v in (ev.get(key) or {}).items():
         if isinstance(v, dict) and isinstance(v.get("pass@1"), (int, float)):
-            out[str(group) or "unstyled"] = float(v["pass@1"])
+            out[str(group) or "default"] = float(v["pass@1"])
     return out
 
 

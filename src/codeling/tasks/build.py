@@ -44,15 +44,18 @@ DEV_FAMILY_SHARE = 0.08  # of each category's synthetic families, held out for d
 N_DEV_SYNTHETIC, N_DEV_MBPP = 60, 40
 
 
-def mbpp_tasks(max_lines: int, data_dir: str | None = None, seed: int = 0
+def mbpp_tasks(max_lines: int, data_dir: str | None = None, seed: int = 0, styled: bool = True
                ) -> tuple[list[Task], Counter]:
+    """MBPP train+validation tasks, each in a prompt style picked by its id (prompt
+    augmentation), or in MBPP's own shape when not `styled`."""
     from codeling.tasks.benchmarks import mbpp_records
     from codeling.tasks.mbpp import mbpp_to_task, pick_style
 
     tasks, dropped = [], Counter()
     for split in ("train", "validation"):
         for rec in mbpp_records(split, data_dir=data_dir):
-            task = mbpp_to_task(rec, style=pick_style(f"mbpp/{rec['task_id']}", seed))
+            style = pick_style(f"mbpp/{rec['task_id']}", seed) if styled else "default"
+            task = mbpp_to_task(rec, style=style)
             if len(task.canonical_solution.strip().splitlines()) > max_lines:
                 dropped["mbpp: solution longer than max_solution_lines"] += 1
                 continue
@@ -63,13 +66,13 @@ def mbpp_tasks(max_lines: int, data_dir: str | None = None, seed: int = 0
 
 def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
            categories: Sequence[str] | None, max_lines: int, data_dir: str | None,
-           exclude_families: Sequence[str] = (), composed_ratio: float = 0.0
-           ) -> tuple[list[Task], Counter]:
+           exclude_families: Sequence[str] = (), composed_ratio: float = 0.0,
+           styles: Sequence[str] = (), mbpp_styles: bool = True) -> tuple[list[Task], Counter]:
     tasks: list[Task] = []
     dropped: Counter = Counter()
     for src in sources:
         if src == "mbpp":
-            got, why = mbpp_tasks(max_lines, data_dir, seed)
+            got, why = mbpp_tasks(max_lines, data_dir, seed, styled=mbpp_styles)
             tasks += [t for t in got if t.level in levels]
             dropped += why
         elif src == "synthetic":
@@ -77,7 +80,7 @@ def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
 
             tasks += generate_tasks(n, seed=seed, levels=tuple(levels), categories=categories,
                                     exclude_families=tuple(exclude_families),
-                                    composed_ratio=composed_ratio)
+                                    composed_ratio=composed_ratio, styles_allowed=styles)
         elif src in ("humaneval", "humaneval+", "mini", "mbpp+"):
             raise ConfigError(f"{src} is an evaluation benchmark and cannot be a training source")
         elif Path(src).exists():
@@ -241,6 +244,21 @@ def pick_dev(pool: list[Task], mbpp: list[Task], seed: int) -> list[Task]:
     return chosen + picked
 
 
+def restyle_mbpp(tasks: list[Task], seed: int, data_dir: str | None) -> list[Task]:
+    """The MBPP tasks of `tasks` re-rendered in their augmented style: dev keeps the same prompts
+    when training uses MBPP's own shape (`tasks.mbpp_styles = false`), so that ablation is
+    measured on the same dev set. Tests and solutions are unchanged."""
+    from codeling.tasks.benchmarks import mbpp_records
+    from codeling.tasks.mbpp import mbpp_to_task, pick_style
+
+    if not any(t.source == "mbpp" for t in tasks):
+        return tasks
+    recs = {f"mbpp/{r['task_id']}": r for split in ("train", "validation")
+            for r in mbpp_records(split, data_dir=data_dir)}
+    return [mbpp_to_task(recs[t.task_id], style=pick_style(t.task_id, seed))
+            if t.source == "mbpp" else t for t in tasks]
+
+
 def split_val(tasks: list[Task], fraction: float) -> tuple[list[Task], list[Task]]:
     train, val = [], []
     for t in tasks:
@@ -271,8 +289,12 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
                 eval_sets: Sequence[str] | None = None, data_dir: str | None = None,
                 workers: int = 0, progress: bool = True, timeout: float = 5.0,
                 dev: bool = True, composed_ratio: float = 0.0,
-                twin_check: bool = True) -> dict:
+                twin_check: bool = True, styles: Sequence[str] = (),
+                mbpp_styles: bool = True) -> dict:
     """Build DIR/train.jsonl, val.jsonl, dev.jsonl and report.json; returns the report.
+    `styles` (synthetic prompt styles; empty: all) and `mbpp_styles` (MBPP prompt augmentation)
+    shape the training tasks only: dev is drawn in every style either way, so runs that differ
+    in them are compared on the same dev set.
     `twin_check=False` exists for bench/tasks.py (the cost of the check), nothing else."""
     from codeling.tasks.decontam import EVAL_SETS, Decontaminator, load_eval_sets
     from codeling.tasks.twins import check_twins, twin_summary
@@ -281,7 +303,7 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
     order = dev_family_order(seed, levels, categories) if dev and "synthetic" in sources else {}
     held = sorted(f for k, names in order.values() for f in names[:k])
     tasks, dropped = gather(sources, n, seed, levels, categories, max_solution_lines, data_dir,
-                            held, composed_ratio)
+                            held, composed_ratio, styles, mbpp_styles)
     n_gathered = len(tasks) + sum(dropped.values())
     tasks += dev_pool(held, seed, levels)
     tasks, n_dup = dedupe(tasks)
@@ -318,6 +340,8 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
     train, val = split_val([t for t in rest if id(t) not in chosen], val_fraction)
     for t in dev_tasks:
         t.extra.pop("split", None)
+    if not mbpp_styles:
+        dev_tasks = restyle_mbpp(dev_tasks, seed, data_dir)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "train.jsonl", [t.to_dict() for t in train])
@@ -332,6 +356,7 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
         "by_category": dict(sorted(Counter(t.category for t in everything).items())),
         "by_level": {str(k): v for k, v in sorted(Counter(t.level for t in everything).items())},
         "by_style": style_shares(everything), "composed_ratio": composed_ratio,
+        "styles": list(styles) or "all", "mbpp_styles": mbpp_styles,
         "dropped": dict(dropped), "allow_contamination": allow_contamination,
         "contaminated": contaminated,
         "contamination": {"checked_against": names, "hits": len(hits),
@@ -368,6 +393,10 @@ def main(args) -> int:
     from codeling.config import config_from_args
 
     t = config_from_args(args, section="tasks").tasks
+    from codeling.tasks.synthetic.styles import STYLES
+
+    if bad := [s for s in t.styles if s not in STYLES]:
+        raise ConfigError(f"tasks.styles: unknown prompt style(s) {bad}; valid: {', '.join(STYLES)}")
     if t.categories:
         from codeling.tasks.synthetic import CATEGORIES
 
@@ -379,7 +408,8 @@ def main(args) -> int:
     report = build_tasks(args.out, t.sources, t.n, t.seed, t.levels, t.categories or None,
                          t.mbpp_max_lines, t.val_fraction, t.allow_contamination,
                          data_dir=args.data_dir, workers=t.workers, timeout=t.timeout,
-                         progress=not args.quiet, composed_ratio=t.composed_ratio)
+                         progress=not args.quiet, composed_ratio=t.composed_ratio,
+                         styles=t.styles, mbpp_styles=t.mbpp_styles)
     twinned = {k: v["eval_tasks_with_twin"] for k, v in report["twins"].items()}
     print(f"train {report['n_train']}  val {report['n_val']}  dev {report['n_dev']}  "
           f"contamination hits {report['contamination']['hits']}  eval tasks with a "

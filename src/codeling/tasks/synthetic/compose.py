@@ -273,8 +273,8 @@ PIPELINES: dict[str, Callable[[random.Random], dict]] = {
     "loops": _scan_pipeline, "algorithms": _grid_pipeline}
 
 
-def composed_task(r: random.Random, number: int, pipeline: Callable[[random.Random], dict]
-                  ) -> Task | None:
+def composed_task(r: random.Random, number: int, pipeline: Callable[[random.Random], dict],
+                  allowed: Sequence[str] = ()) -> Task | None:
     """One composed task, or None when its tests could not be made to meet the rules."""
     spec = pipeline(r)
     level = max(1, min(3, len(spec["steps"]) - 1))
@@ -288,12 +288,15 @@ def composed_task(r: random.Random, number: int, pipeline: Callable[[random.Rand
     if not sampler.acceptable(cases):
         return None
     return sampler.task_from(fam, sol_index, {}, fn, (cases, spare), r,
-                             f"synthetic/composed/{number}", {"family": name, "composed": True})
+                             f"synthetic/composed/{number}", {"family": name, "composed": True},
+                             allowed)
 
 
 def composed_tasks(n: int, r: random.Random, levels: Sequence[int] = (1, 2, 3),
-                   categories: Sequence[str] | None = None) -> list[Task]:
-    """n distinct composed tasks for these levels and categories."""
+                   categories: Sequence[str] | None = None, allowed: Sequence[str] = ()
+                   ) -> list[Task]:
+    """n distinct composed tasks for these levels and categories, in the `allowed` prompt
+    styles (empty: all)."""
     pipes = [p for c, p in PIPELINES.items() if categories is None or c in categories]
     if n and not pipes:
         raise ValueError(f"no composed tasks for categories {categories}")
@@ -302,7 +305,7 @@ def composed_tasks(n: int, r: random.Random, levels: Sequence[int] = (1, 2, 3),
         tries += 1
         if tries > 50 * n + 1000:
             raise RuntimeError(f"could only compose {len(out)} distinct tasks for levels {levels}")
-        task = composed_task(r, len(out), r.choice(pipes))
+        task = composed_task(r, len(out), r.choice(pipes), allowed)
         if task is None or task.level not in levels:
             continue
         key = " ".join((task.prompt + task.canonical_solution).split())

@@ -193,9 +193,10 @@ def examples_for(cases: list[tuple], spare: list[tuple], r: random.Random,
 
 
 def render_prompt(spec: styles.Spec, hints: str, r: random.Random, taken: set[str],
-                  style: str | None = None) -> tuple[str, str]:
-    """(prompt, style) for a task's spec in a random style (or the given one)."""
-    style = style or styles.choose_style(r, bool(spec.examples))
+                  style: str | None = None, allowed: Sequence[str] = ()) -> tuple[str, str]:
+    """(prompt, style) for a task's spec in a random style of `allowed` (empty: any), or the
+    given one."""
+    style = style or styles.choose_style(r, bool(spec.examples), allowed)
     if style in ("prose", "oneline"):
         spec.examples = []
     sig = render.signature_text(spec.fn, spec.params, spec.ret, hints)
@@ -205,18 +206,19 @@ def render_prompt(spec: styles.Spec, hints: str, r: random.Random, taken: set[st
     return text, style
 
 
-def make_task(fam: Family, r: random.Random, number: int) -> Task:
+def make_task(fam: Family, r: random.Random, number: int, allowed: Sequence[str] = ()) -> Task:
     sol_index = r.randrange(len(fam.sols))
     consts = {k: g(r) for k, g in fam.consts.items()}
     fn = reference(fam.name, sol_index, tuple(sorted(consts.items())))
     return task_from(fam, sol_index, consts, fn, choose_cases(fam, fn, r, consts), r,
-                     f"synthetic/{fam.name}/{number}", {"family": fam.name})
+                     f"synthetic/{fam.name}/{number}", {"family": fam.name}, allowed)
 
 
 def task_from(fam: Family, sol_index: int, consts: dict, fn: Callable,
               cases_spare: tuple[list[tuple], list[tuple]], r: random.Random, task_id: str,
-              extra: dict) -> Task:
-    """Render a task around a compiled reference and its chosen cases."""
+              extra: dict, allowed: Sequence[str] = ()) -> Task:
+    """Render a task around a compiled reference and its chosen cases, in a prompt style of
+    `allowed` (empty: any)."""
     cases, spare = cases_spare
     names = render.pick_names(fam, fam.sols[sol_index], consts, r)
     hints = r.choice(render.HINT_STYLES)
@@ -227,7 +229,7 @@ def task_from(fam: Family, sol_index: int, consts: dict, fn: Callable,
     spec = styles.Spec(names["fn"], [(names[a.role], a.type) for a in fam.args], fam.ret, desc,
                        examples_for(cases, spare, r, not has_files), fam.setup)
     taken = set(names.values()) | literal_names(fam.sols[sol_index], fam.setup)
-    prompt, style = render_prompt(spec, hints, r, taken)
+    prompt, style = render_prompt(spec, hints, r, taken, allowed=allowed)
     return Task(task_id=task_id, prompt=prompt, entry_point=names["fn"],
                 canonical_solution=render.solution(fam.sols[sol_index], names),
                 test=render.test_code(cases, r), category=fam.category, level=fam.level,
@@ -260,18 +262,22 @@ def select_families(levels: Sequence[int], categories: Sequence[str] | None,
 
 def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
                    categories: Sequence[str] | None = None, families: Sequence[str] | None = None,
-                   exclude_families: Sequence[str] = (), composed_ratio: float = 0.0
-                   ) -> list[Task]:
+                   exclude_families: Sequence[str] = (), composed_ratio: float = 0.0,
+                   styles_allowed: Sequence[str] = ()) -> list[Task]:
     """n distinct tasks (by normalised prompt + solution), deterministic for a seed.
 
     Categories are drawn with weight sqrt(number of families) so small categories are not
     drowned nor over-repeated; families within a category take turns in shuffled rounds.
     `families`/`exclude_families` restrict the family tasks; a share `composed_ratio` of the
-    tasks are composed ones (compose.py), whose levels and categories are filtered the same way."""
+    tasks are composed ones (compose.py), whose levels and categories are filtered the same way.
+    `styles_allowed` limits the prompt styles (empty: all of styles.STYLES by their weights)."""
     from codeling.tasks.synthetic import compose
 
     if not 0.0 <= composed_ratio <= 1.0:
         raise ValueError(f"composed_ratio must be in [0, 1], got {composed_ratio}")
+    bad = [s for s in styles_allowed if s not in styles.STYLES]
+    if bad:
+        raise ValueError(f"unknown prompt style(s) {bad}; valid: {', '.join(styles.STYLES)}")
     fams = select_families(levels, categories, families, exclude_families)
     if not fams and composed_ratio < 1.0 and n > 0:
         raise ValueError(f"no synthetic families for levels {tuple(levels)} and categories "
@@ -286,7 +292,7 @@ def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
     counters: dict[str, int] = {}
     n_composed = round(n * composed_ratio)
     composed = compose.composed_tasks(n_composed, random.Random(seed * 7919 + 1), levels,
-                                      categories) if n_composed else []
+                                      categories, styles_allowed) if n_composed else []
     tasks, seen, misses = [], {" ".join((t.prompt + t.canonical_solution).split())
                                for t in composed}, 0
     while len(tasks) < n - len(composed):
@@ -294,7 +300,7 @@ def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
         if not queues[cat]:
             queues[cat] = r.sample(by_cat[cat], len(by_cat[cat]))
         fam = queues[cat].pop()
-        task = make_task(fam, r, counters.get(fam.name, 0))
+        task = make_task(fam, r, counters.get(fam.name, 0), styles_allowed)
         key = " ".join((task.prompt + task.canonical_solution).split())
         if key in seen:
             misses += 1

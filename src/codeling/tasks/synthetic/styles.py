@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,8 +61,10 @@ class Spec:
     setup: str = ""
 
 
-def choose_style(r: random.Random, has_examples: bool) -> str:
-    pool = [s for s in STYLES if has_examples or s not in NEEDS_EXAMPLES]
+def choose_style(r: random.Random, has_examples: bool, allowed: Sequence[str] = ()) -> str:
+    """A style by WEIGHTS; `allowed` narrows the draw (`tasks.styles`, an ablation). A task with
+    no examples whose allowed styles all need them is written as prose."""
+    pool = [s for s in (allowed or STYLES) if has_examples or s not in NEEDS_EXAMPLES] or ["prose"]
     return r.choices(pool, [WEIGHTS.get(s, 1.0) for s in pool])[0]
 
 
