@@ -106,6 +106,15 @@ def test_mbpp_augmentation_off_keeps_the_dev_prompts(tmp_path):
     assert {t.extra.get("style") for t in off["train"]} == {None}  # MBPP's own rendering
     assert len({t.extra.get("style") for t in on["train"]}) >= 4
     assert [t.task_id for t in off["train"]] == [t.task_id for t in on["train"]]
+    # `tasks.dev_from`: another seed draws another dev set; this one keeps the first build's
+    report = build_tasks(tmp_path / "fixed", ["mbpp"], eval_sets=["mini"], seed=3,
+                         progress=False, dev_from=tmp_path / "True")
+    fixed = {s: read_tasks(tmp_path / f"fixed/{s}.jsonl") for s in ("train", "val", "dev")}
+    assert [t.to_dict() for t in fixed["dev"]] == [t.to_dict() for t in on["dev"]]
+    dev_ids = {t.task_id for t in on["dev"]}
+    assert not dev_ids & {t.task_id for t in fixed["train"] + fixed["val"]}
+    assert report["dev"]["from"] == str(tmp_path / "True")
+    assert report["dev"]["kept_out_of_training"] == len(dev_ids)  # all 40 were drawable
 
 
 def test_allow_contamination_keeps_and_marks(tmp_path):

@@ -168,6 +168,7 @@ class TasksConfig:
     # ablations of the prompt-shape levers; dev keeps every style either way
     styles: list[str] = field(default_factory=list)  # synthetic prompt styles; empty: all
     mbpp_styles: bool = True  # MBPP train/val prompts rendered in several styles (augmentation)
+    dev_from: str = ""  # an earlier build's folder: reuse its dev set (one dev for ablations)
 
 
 @dataclass

@@ -16,11 +16,11 @@ Pipeline:
    evaluation task's tests is dropped as `behavioural twin of <task_id>`). Both are dropped
    unless `--allow-contamination`, which keeps them and marks report.json `"contaminated"`;
    report.json lists them either way ("contamination", "twins").
-5. the dev set (dev.jsonl, for checkpoint selection; never reported, never trained on): about
-   60 synthetic tasks from families held out of train/val entirely (DEV_FAMILY_SHARE of each
-   category's families, chosen by the seed), picked stratified by category and spread over the
-   prompt styles, plus about 40 MBPP train/validation tasks held out of train/val. They pass
-   the same validation and decontamination as everything else.
+5. the dev set (dev.jsonl, for checkpoint selection; never reported, never trained on;
+   tasks/dev.py): about 60 synthetic tasks from families held out of train/val entirely,
+   stratified by category and spread over the prompt styles, plus about 40 MBPP
+   train/validation tasks held out of train/val. They pass the same validation and
+   decontamination as everything else. `tasks.dev_from=DIR` reuses DIR's dev set instead.
 Validation keeps MBPP's own validation split as val; synthetic and file tasks go to val by a
 stable hash of their task_id (`--val-fraction`).
 """
@@ -28,7 +28,6 @@ stable hash of their task_id (`--val-fraction`).
 from __future__ import annotations
 
 import hashlib
-import random
 import sys
 import warnings
 from collections import Counter
@@ -37,11 +36,17 @@ from pathlib import Path
 
 from codeling.config import ConfigError
 from codeling.io import atomic_write_json, write_jsonl
+from codeling.tasks.dev import (
+    dev_family_order,
+    dev_pool,
+    load_dev,
+    pick_dev,
+    refill_dev,
+    restyle_mbpp,
+)
 from codeling.tasks.schema import Task, read_task_records
 
 TRIVIAL_BODY = "    pass\n"
-DEV_FAMILY_SHARE = 0.08  # of each category's synthetic families, held out for dev
-N_DEV_SYNTHETIC, N_DEV_MBPP = 60, 40
 
 
 def mbpp_tasks(max_lines: int, data_dir: str | None = None, seed: int = 0, styled: bool = True
@@ -164,101 +169,6 @@ def _short(reason: str) -> str:
     return f"fails ({head})" if head != "timed out" else "times out"
 
 
-def dev_family_order(seed: int, levels: Sequence[int], categories: Sequence[str] | None
-                     ) -> dict[str, tuple[int, list[str]]]:
-    """Per category: (how many to hold out, its families in a seeded order). The first ones are
-    held out for dev: a DEV_FAMILY_SHARE of the category (at least two where it has six or
-    more families, else one; never its only family). Drawn by the seed alone."""
-    from codeling.tasks.synthetic.sampler import select_families
-
-    by_cat: dict[str, list[str]] = {}
-    for f in select_families(tuple(levels), categories):
-        by_cat.setdefault(f.category, []).append(f.name)
-    r = random.Random(f"dev-families:{seed}")
-    out = {}
-    for cat, names in sorted(by_cat.items()):
-        if len(names) > 1:
-            k = max(2 if len(names) >= 6 else 1, round(DEV_FAMILY_SHARE * len(names)))
-            out[cat] = (k, r.sample(sorted(names), len(names)))
-    return out
-
-
-def dev_families(seed: int, levels: Sequence[int], categories: Sequence[str] | None
-                 ) -> list[str]:
-    return sorted(f for k, names in dev_family_order(seed, levels, categories).values()
-                  for f in names[:k])
-
-
-def refill_dev(pool: list[Task], rest: list[Task], held: list[str],
-               order: dict[str, tuple[int, list[str]]]) -> tuple[list[Task], list[Task]]:
-    """A category whose held-out families lost every task to the checks (twins, mostly) takes
-    the next family of its seeded order out of training instead, until one has tasks left."""
-    for cat, (k, names) in order.items():
-        for name in names[k:-1]:  # a category keeps at least one family for training
-            if any(t.category == cat for t in pool):
-                break
-            moved = [t for t in rest if t.extra.get("family") == name]
-            rest = [t for t in rest if t.extra.get("family") != name]
-            held.append(name)
-            for t in moved:
-                t.extra["split"] = "dev"
-            pool += moved
-    return pool, rest
-
-
-def dev_pool(families: Sequence[str], seed: int, levels: Sequence[int]) -> list[Task]:
-    """Candidate dev tasks from the held-out families (4x what dev needs: some fail checks)."""
-    if not families:
-        return []
-    from codeling.tasks.synthetic import generate_tasks
-
-    pool = generate_tasks(4 * N_DEV_SYNTHETIC, seed=seed + 7_000_003, levels=tuple(levels),
-                          families=list(families))
-    for t in pool:
-        t.task_id = t.task_id.replace("synthetic/", "dev/", 1)
-        t.extra["split"] = "dev"
-    return pool
-
-
-def pick_dev(pool: list[Task], mbpp: list[Task], seed: int) -> list[Task]:
-    """N_DEV_SYNTHETIC tasks stratified by category, each pick the least-used prompt style so
-    far; then N_DEV_MBPP of the (validated, clean) MBPP tasks, drawn by the seed."""
-    r = random.Random(f"dev-pick:{seed}")
-    by_cat: dict[str, list[Task]] = {}
-    for t in sorted(pool, key=lambda t: t.task_id):
-        by_cat.setdefault(t.category, []).append(t)
-    for ts in by_cat.values():
-        r.shuffle(ts)
-    chosen: list[Task] = []
-    styles: Counter = Counter()
-    while len(chosen) < N_DEV_SYNTHETIC and any(by_cat.values()):
-        for cat in sorted(by_cat):  # round-robin over categories = stratified
-            if by_cat[cat] and len(chosen) < N_DEV_SYNTHETIC:
-                t = min(by_cat[cat], key=lambda t: styles[t.extra.get("style", "")])
-                by_cat[cat].remove(t)
-                styles[t.extra.get("style", "")] += 1
-                chosen.append(t)
-    picked = r.sample(sorted(mbpp, key=lambda t: t.task_id), min(N_DEV_MBPP, len(mbpp)))
-    for t in picked:
-        t.extra["split"] = "dev"
-    return chosen + picked
-
-
-def restyle_mbpp(tasks: list[Task], seed: int, data_dir: str | None) -> list[Task]:
-    """The MBPP tasks of `tasks` re-rendered in their augmented style: dev keeps the same prompts
-    when training uses MBPP's own shape (`tasks.mbpp_styles = false`), so that ablation is
-    measured on the same dev set. Tests and solutions are unchanged."""
-    from codeling.tasks.benchmarks import mbpp_records
-    from codeling.tasks.mbpp import mbpp_to_task, pick_style
-
-    if not any(t.source == "mbpp" for t in tasks):
-        return tasks
-    recs = {f"mbpp/{r['task_id']}": r for split in ("train", "validation")
-            for r in mbpp_records(split, data_dir=data_dir)}
-    return [mbpp_to_task(recs[t.task_id], style=pick_style(t.task_id, seed))
-            if t.source == "mbpp" else t for t in tasks]
-
-
 def split_val(tasks: list[Task], fraction: float) -> tuple[list[Task], list[Task]]:
     train, val = [], []
     for t in tasks:
@@ -290,22 +200,28 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
                 workers: int = 0, progress: bool = True, timeout: float = 5.0,
                 dev: bool = True, composed_ratio: float = 0.0,
                 twin_check: bool = True, styles: Sequence[str] = (),
-                mbpp_styles: bool = True) -> dict:
+                mbpp_styles: bool = True, dev_from: str | Path | None = None) -> dict:
     """Build DIR/train.jsonl, val.jsonl, dev.jsonl and report.json; returns the report.
     `styles` (synthetic prompt styles; empty: all) and `mbpp_styles` (MBPP prompt augmentation)
     shape the training tasks only: dev is drawn in every style either way, so runs that differ
-    in them are compared on the same dev set.
+    in them are compared on the same dev set; `dev_from` (an earlier build's folder or its
+    dev.jsonl) makes that exact: its dev set is reused, and its tasks and synthetic families
+    are kept out of train/val.
     `twin_check=False` exists for bench/tasks.py (the cost of the check), nothing else."""
     from codeling.tasks.decontam import EVAL_SETS, Decontaminator, load_eval_sets
     from codeling.tasks.twins import check_twins, twin_summary
 
     names = list(eval_sets or EVAL_SETS)
-    order = dev_family_order(seed, levels, categories) if dev and "synthetic" in sources else {}
-    held = sorted(f for k, names in order.values() for f in names[:k])
+    fixed, fixed_families = load_dev(dev_from) if dev_from else ([], [])
+    order = (dev_family_order(seed, levels, categories)
+             if dev and "synthetic" in sources and not dev_from else {})
+    # the held-out families never reach train/val: drawn by the seed, or those of dev_from
+    held = fixed_families or sorted(f for k, names in order.values() for f in names[:k])
     tasks, dropped = gather(sources, n, seed, levels, categories, max_solution_lines, data_dir,
                             held, composed_ratio, styles, mbpp_styles)
     n_gathered = len(tasks) + sum(dropped.values())
-    tasks += dev_pool(held, seed, levels)
+    if not dev_from:
+        tasks += dev_pool(held, seed, levels)
     tasks, n_dup = dedupe(tasks)
     if n_dup:
         dropped["duplicate"] += n_dup
@@ -334,13 +250,19 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
         clean = [t for t in clean if t.task_id not in twins]
     pool = [t for t in clean if t.extra.get("split") == "dev"]
     rest = [t for t in clean if t.extra.get("split") != "dev"]
-    pool, rest = refill_dev(pool, rest, held, order)
-    dev_tasks = pick_dev(pool, [t for t in rest if t.source == "mbpp"], seed) if dev else []
+    n_overlap = 0
+    if dev_from:  # its MBPP tasks (and any other task of it) are kept out of train/val
+        ids = {t.task_id for t in fixed}
+        dev_tasks, n_overlap = fixed, sum(t.task_id in ids for t in rest)
+        rest = [t for t in rest if t.task_id not in ids]
+    else:
+        pool, rest = refill_dev(pool, rest, held, order)
+        dev_tasks = pick_dev(pool, [t for t in rest if t.source == "mbpp"], seed) if dev else []
     chosen = {id(t) for t in dev_tasks}
     train, val = split_val([t for t in rest if id(t) not in chosen], val_fraction)
     for t in dev_tasks:
         t.extra.pop("split", None)
-    if not mbpp_styles:
+    if not mbpp_styles and not dev_from:
         dev_tasks = restyle_mbpp(dev_tasks, seed, data_dir)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -363,7 +285,9 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
                           "tasks": [h.to_dict() for h in hits]},
         "twins": twin_summary(twins, names, kept=contaminated),
         "twin_check": twin_info,
-        "dev": {"n": len(dev_tasks), "families": sorted(held),
+        "dev": {"n": len(dev_tasks), "from": str(dev_from) if dev_from else None,
+                "kept_out_of_training": n_overlap,
+                "families": sorted(held),
                 "n_synthetic": sum(t.source == "synthetic" for t in dev_tasks),
                 "n_mbpp": sum(t.source == "mbpp" for t in dev_tasks),
                 "by_style": dict(sorted(Counter(t.extra.get("style", "")
@@ -409,7 +333,8 @@ def main(args) -> int:
                          t.mbpp_max_lines, t.val_fraction, t.allow_contamination,
                          data_dir=args.data_dir, workers=t.workers, timeout=t.timeout,
                          progress=not args.quiet, composed_ratio=t.composed_ratio,
-                         styles=t.styles, mbpp_styles=t.mbpp_styles)
+                         styles=t.styles, mbpp_styles=t.mbpp_styles,
+                         dev_from=t.dev_from or None)
     twinned = {k: v["eval_tasks_with_twin"] for k, v in report["twins"].items()}
     print(f"train {report['n_train']}  val {report['n_val']}  dev {report['n_dev']}  "
           f"contamination hits {report['contamination']['hits']}  eval tasks with a "
