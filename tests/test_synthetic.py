@@ -18,7 +18,9 @@ import pytest
 
 from codeling.evaluate.sandbox import Limits, Sandbox
 from codeling.tasks.synthetic import CATEGORIES, FAMILIES, generate_tasks, make_task
+from codeling.tasks.synthetic.core import Arg
 from codeling.tasks.synthetic.sampler import outcome, reference
+from codeling.tasks.synthetic.styles import capitalize_sentences, indirect_names
 
 MINI = Path(__file__).parents[1] / "src/codeling/tasks/data/mini.jsonl"
 CONSTANTS = {"int": "0", "float": "0.0", "str": "''", "bool": "False", "None": "None"}
@@ -354,3 +356,40 @@ def test_styles_can_be_narrowed_for_an_ablation():
     assert all(">>> " in t.prompt for t in got if t.extra["style"] == "doctest")
     with pytest.raises(ValueError, match=r"'docstring'.*valid: doctest"):
         generate_tasks(10, seed=5, styles_allowed=["docstring"])
+
+
+def test_indirect_refs_leave_the_names_to_the_signature():
+    """`tasks.indirect_refs`: the same tasks (solutions, tests, names) as without it, but in about
+    that share of them the description calls the arguments by their type, so the names appear
+    only in the signature (and in the parameter sections of the styles that list them)."""
+    base = generate_tasks(400, seed=7, composed_ratio=0.4)
+    assert generate_tasks(400, seed=7, composed_ratio=0.4, indirect_refs=0.0) == base
+    got = generate_tasks(400, seed=7, composed_ratio=0.4, indirect_refs=1.0)
+    assert [(t.canonical_solution, t.test, t.entry_point) for t in got] == [
+        (t.canonical_solution, t.test, t.entry_point) for t in base]
+    indirect = [(t, b) for t, b in zip(got, base) if t.extra.get("refs") == "indirect"]
+    assert 0.5 * len(got) < len(indirect) < len(got)  # not where two arguments share a type
+    assert not any(b.extra.get("refs") for b in base)
+    for t, b in indirect:
+        assert t.prompt != b.prompt
+        first = t.prompt.split('"""')[1].lstrip() if '"""' in t.prompt else ""
+        assert not first.startswith("the "), t.prompt  # sentences start with a capital
+    with pytest.raises(ValueError, match="indirect_refs must be in"):
+        generate_tasks(10, seed=7, indirect_refs=1.5)
+
+
+def test_indirect_names_only_where_the_type_says_which_argument():
+    r = random.Random(0)
+    names = {"fn": "f", "nums": "scores", "k": "limit", "path": "src", "other": "rest"}
+    nums, k = Arg("nums", "List[int]", "ints"), Arg("k", "int", "int")
+    got = indirect_names([nums, k], "Return how many numbers in $nums are above $k.", names, r)
+    assert got["nums"].endswith("list") or got["nums"].endswith("list of integers")
+    assert got["k"].startswith("the") and got["k"].endswith("integer") and got["fn"] == "f"
+    # two lists: "the list" would not say which one
+    both = [nums, Arg("other", "List[int]", "ints")]
+    assert indirect_names(both, "Merge $nums and $other.", names, r) == names
+    # a use that is not a noun phrase, and an argument whose role its type does not say
+    assert indirect_names([nums], "Return $nums[0] or 0.", names, r) == names
+    assert indirect_names([Arg("path", "str", "file")], "Read $path.", names, r) == names
+    assert capitalize_sentences("the list is sorted. the end, and the rest") == (
+        "The list is sorted. The end, and the rest")

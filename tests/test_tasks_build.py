@@ -49,6 +49,7 @@ def test_build_mixes_sources_and_reports(built):
                for t in train + val if t.source == "mbpp")
     assert report["dropped"].get("mbpp: solution longer than max_solution_lines", 0) > 0
     assert set(report["lengths"]) == {"prompt_chars", "solution_chars", "solution_lines"}
+    assert report["indirect_refs"] == {"configured": 0.0, "share": 0.0}
 
 
 def test_behavioural_twins_are_dropped_and_reported(built):
@@ -148,3 +149,7 @@ def test_bad_inputs_give_clear_errors(tmp_path):
                           "--out", str(tmp_path / "o")], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 2 and "nope" in res.stderr and "strings" in res.stderr
+    res = subprocess.run([*CLI, "tasks", "--sources", "synthetic", "--out", str(tmp_path / "o"),
+                          "tasks.indirect_refs=1.5"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "tasks.indirect_refs must be in [0, 1]" in res.stderr
+    assert not (tmp_path / "o").exists()

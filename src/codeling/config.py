@@ -168,6 +168,9 @@ class TasksConfig:
     # ablations of the prompt-shape levers; dev keeps every style either way
     styles: list[str] = field(default_factory=list)  # synthetic prompt styles; empty: all
     mbpp_styles: bool = True  # MBPP train/val prompts rendered in several styles (augmentation)
+    # share of synthetic tasks whose description calls the arguments by their type ("the given
+    # list"), so the names are only in the signature (styles.indirect_names); dev: names always
+    indirect_refs: float = 0.0
     dev_from: str = ""  # an earlier build's folder: reuse its dev set (one dev for ablations)
 
 

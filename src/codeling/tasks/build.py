@@ -72,7 +72,8 @@ def mbpp_tasks(max_lines: int, data_dir: str | None = None, seed: int = 0, style
 def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
            categories: Sequence[str] | None, max_lines: int, data_dir: str | None,
            exclude_families: Sequence[str] = (), composed_ratio: float = 0.0,
-           styles: Sequence[str] = (), mbpp_styles: bool = True) -> tuple[list[Task], Counter]:
+           styles: Sequence[str] = (), mbpp_styles: bool = True, indirect_refs: float = 0.0
+           ) -> tuple[list[Task], Counter]:
     tasks: list[Task] = []
     dropped: Counter = Counter()
     for src in sources:
@@ -85,7 +86,8 @@ def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
 
             tasks += generate_tasks(n, seed=seed, levels=tuple(levels), categories=categories,
                                     exclude_families=tuple(exclude_families),
-                                    composed_ratio=composed_ratio, styles_allowed=styles)
+                                    composed_ratio=composed_ratio, styles_allowed=styles,
+                                    indirect_refs=indirect_refs)
         elif src in ("humaneval", "humaneval+", "mini", "mbpp+"):
             raise ConfigError(f"{src} is an evaluation benchmark and cannot be a training source")
         elif Path(src).exists():
@@ -200,13 +202,15 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
                 workers: int = 0, progress: bool = True, timeout: float = 5.0,
                 dev: bool = True, composed_ratio: float = 0.0,
                 twin_check: bool = True, styles: Sequence[str] = (),
-                mbpp_styles: bool = True, dev_from: str | Path | None = None) -> dict:
+                mbpp_styles: bool = True, dev_from: str | Path | None = None,
+                indirect_refs: float = 0.0) -> dict:
     """Build DIR/train.jsonl, val.jsonl, dev.jsonl and report.json; returns the report.
     `styles` (synthetic prompt styles; empty: all) and `mbpp_styles` (MBPP prompt augmentation)
     shape the training tasks only: dev is drawn in every style either way, so runs that differ
     in them are compared on the same dev set; `dev_from` (an earlier build's folder or its
     dev.jsonl) makes that exact: its dev set is reused, and its tasks and synthetic families
-    are kept out of train/val.
+    are kept out of train/val. `indirect_refs`: the share of synthetic training tasks whose
+    description calls the arguments by their type (dev's always name them).
     `twin_check=False` exists for bench/tasks.py (the cost of the check), nothing else."""
     from codeling.tasks.decontam import EVAL_SETS, Decontaminator, load_eval_sets
     from codeling.tasks.twins import check_twins, twin_summary
@@ -218,7 +222,7 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
     # the held-out families never reach train/val: drawn by the seed, or those of dev_from
     held = fixed_families or sorted(f for k, names in order.values() for f in names[:k])
     tasks, dropped = gather(sources, n, seed, levels, categories, max_solution_lines, data_dir,
-                            held, composed_ratio, styles, mbpp_styles)
+                            held, composed_ratio, styles, mbpp_styles, indirect_refs)
     n_gathered = len(tasks) + sum(dropped.values())
     if not dev_from:
         tasks += dev_pool(held, seed, levels)
@@ -279,6 +283,8 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
         "by_level": {str(k): v for k, v in sorted(Counter(t.level for t in everything).items())},
         "by_style": style_shares(everything), "composed_ratio": composed_ratio,
         "styles": list(styles) or "all", "mbpp_styles": mbpp_styles,
+        "indirect_refs": {"configured": indirect_refs, "share": round(sum(
+            t.extra.get("refs") == "indirect" for t in everything) / max(len(everything), 1), 4)},
         "dropped": dict(dropped), "allow_contamination": allow_contamination,
         "contaminated": contaminated,
         "contamination": {"checked_against": names, "hits": len(hits),
@@ -321,6 +327,8 @@ def main(args) -> int:
 
     if bad := [s for s in t.styles if s not in STYLES]:
         raise ConfigError(f"tasks.styles: unknown prompt style(s) {bad}; valid: {', '.join(STYLES)}")
+    if not 0.0 <= t.indirect_refs <= 1.0:
+        raise ConfigError(f"tasks.indirect_refs must be in [0, 1], got {t.indirect_refs}")
     if t.categories:
         from codeling.tasks.synthetic import CATEGORIES
 
@@ -334,7 +342,7 @@ def main(args) -> int:
                          data_dir=args.data_dir, workers=t.workers, timeout=t.timeout,
                          progress=not args.quiet, composed_ratio=t.composed_ratio,
                          styles=t.styles, mbpp_styles=t.mbpp_styles,
-                         dev_from=t.dev_from or None)
+                         dev_from=t.dev_from or None, indirect_refs=t.indirect_refs)
     twinned = {k: v["eval_tasks_with_twin"] for k, v in report["twins"].items()}
     print(f"train {report['n_train']}  val {report['n_val']}  dev {report['n_dev']}  "
           f"contamination hits {report['contamination']['hits']}  eval tasks with a "

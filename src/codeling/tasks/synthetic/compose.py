@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from codeling.tasks.schema import Task
-from codeling.tasks.synthetic import sampler
+from codeling.tasks.synthetic import sampler, styles
 from codeling.tasks.synthetic.compose_steps import (
     AGGS,
     BUILDS,
@@ -274,7 +274,7 @@ PIPELINES: dict[str, Callable[[random.Random], dict]] = {
 
 
 def composed_task(r: random.Random, number: int, pipeline: Callable[[random.Random], dict],
-                  allowed: Sequence[str] = ()) -> Task | None:
+                  surface: styles.Surface = styles.ANY) -> Task | None:
     """One composed task, or None when its tests could not be made to meet the rules."""
     spec = pipeline(r)
     level = max(1, min(3, len(spec["steps"]) - 1))
@@ -289,14 +289,13 @@ def composed_task(r: random.Random, number: int, pipeline: Callable[[random.Rand
         return None
     return sampler.task_from(fam, sol_index, {}, fn, (cases, spare), r,
                              f"synthetic/composed/{number}", {"family": name, "composed": True},
-                             allowed)
+                             surface)
 
 
 def composed_tasks(n: int, r: random.Random, levels: Sequence[int] = (1, 2, 3),
-                   categories: Sequence[str] | None = None, allowed: Sequence[str] = ()
-                   ) -> list[Task]:
-    """n distinct composed tasks for these levels and categories, in the `allowed` prompt
-    styles (empty: all)."""
+                   categories: Sequence[str] | None = None,
+                   surface: styles.Surface = styles.ANY) -> list[Task]:
+    """n distinct composed tasks for these levels and categories, phrased as `surface` allows."""
     pipes = [p for c, p in PIPELINES.items() if categories is None or c in categories]
     if n and not pipes:
         raise ValueError(f"no composed tasks for categories {categories}")
@@ -305,7 +304,7 @@ def composed_tasks(n: int, r: random.Random, levels: Sequence[int] = (1, 2, 3),
         tries += 1
         if tries > 50 * n + 1000:
             raise RuntimeError(f"could only compose {len(out)} distinct tasks for levels {levels}")
-        task = composed_task(r, len(out), r.choice(pipes), allowed)
+        task = composed_task(r, len(out), r.choice(pipes), surface)
         if task is None or task.level not in levels:
             continue
         key = " ".join((task.prompt + task.canonical_solution).split())

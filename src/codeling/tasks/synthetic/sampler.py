@@ -206,34 +206,47 @@ def render_prompt(spec: styles.Spec, hints: str, r: random.Random, taken: set[st
     return text, style
 
 
-def make_task(fam: Family, r: random.Random, number: int, allowed: Sequence[str] = ()) -> Task:
+def make_task(fam: Family, r: random.Random, number: int,
+              surface: styles.Surface = styles.ANY) -> Task:
     sol_index = r.randrange(len(fam.sols))
     consts = {k: g(r) for k, g in fam.consts.items()}
     fn = reference(fam.name, sol_index, tuple(sorted(consts.items())))
     return task_from(fam, sol_index, consts, fn, choose_cases(fam, fn, r, consts), r,
-                     f"synthetic/{fam.name}/{number}", {"family": fam.name}, allowed)
+                     f"synthetic/{fam.name}/{number}", {"family": fam.name}, surface)
 
 
 def task_from(fam: Family, sol_index: int, consts: dict, fn: Callable,
               cases_spare: tuple[list[tuple], list[tuple]], r: random.Random, task_id: str,
-              extra: dict, allowed: Sequence[str] = ()) -> Task:
-    """Render a task around a compiled reference and its chosen cases, in a prompt style of
-    `allowed` (empty: any)."""
+              extra: dict, surface: styles.Surface = styles.ANY) -> Task:
+    """Render a task around a compiled reference and its chosen cases, phrased as `surface`
+    allows (a prompt style of its styles; arguments called by their type in a share of
+    descriptions)."""
     cases, spare = cases_spare
     names = render.pick_names(fam, fam.sols[sol_index], consts, r)
     hints = r.choice(render.HINT_STYLES)
-    desc = render.doc_substitute(r.choice(fam.docs), names, consts)
+    template = r.choice(fam.docs)
     if fam.notes and r.random() < 0.5:
-        desc += " " + render.doc_substitute(r.choice(fam.notes), names, consts)
+        template += " " + r.choice(fam.notes)
+    doc_names = names
+    if surface.indirect:
+        # its own stream, seeded by the task id: the tasks drawn are those of indirect = 0
+        rr = random.Random(f"{task_id}/indirect")
+        if rr.random() < surface.indirect:
+            doc_names = styles.indirect_names(fam.args, template, names, rr)
+    indirect = doc_names != names
+    desc = render.doc_substitute(template, doc_names, consts)
+    if indirect:
+        desc = styles.capitalize_sentences(desc)
     has_files = any(a.kind in ("file", "outpath") for a in fam.args)
     spec = styles.Spec(names["fn"], [(names[a.role], a.type) for a in fam.args], fam.ret, desc,
                        examples_for(cases, spare, r, not has_files), fam.setup)
     taken = set(names.values()) | literal_names(fam.sols[sol_index], fam.setup)
-    prompt, style = render_prompt(spec, hints, r, taken, allowed=allowed)
+    prompt, style = render_prompt(spec, hints, r, taken, allowed=surface.styles)
+    refs = {"refs": "indirect"} if indirect else {}
     return Task(task_id=task_id, prompt=prompt, entry_point=names["fn"],
                 canonical_solution=render.solution(fam.sols[sol_index], names),
                 test=render.test_code(cases, r), category=fam.category, level=fam.level,
-                source="synthetic", extra={**extra, "style": style})
+                source="synthetic", extra={**extra, "style": style, **refs})
 
 
 def acceptable(cases: list[tuple]) -> bool:
@@ -263,21 +276,26 @@ def select_families(levels: Sequence[int], categories: Sequence[str] | None,
 def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
                    categories: Sequence[str] | None = None, families: Sequence[str] | None = None,
                    exclude_families: Sequence[str] = (), composed_ratio: float = 0.0,
-                   styles_allowed: Sequence[str] = ()) -> list[Task]:
+                   styles_allowed: Sequence[str] = (), indirect_refs: float = 0.0
+                   ) -> list[Task]:
     """n distinct tasks (by normalised prompt + solution), deterministic for a seed.
 
     Categories are drawn with weight sqrt(number of families) so small categories are not
     drowned nor over-repeated; families within a category take turns in shuffled rounds.
     `families`/`exclude_families` restrict the family tasks; a share `composed_ratio` of the
     tasks are composed ones (compose.py), whose levels and categories are filtered the same way.
-    `styles_allowed` limits the prompt styles (empty: all of styles.STYLES by their weights)."""
+    `styles_allowed` limits the prompt styles (empty: all of styles.STYLES by their weights);
+    in a share `indirect_refs` of the tasks the description calls the arguments by their type
+    ("the given list") instead of their names (styles.indirect_names)."""
     from codeling.tasks.synthetic import compose
 
-    if not 0.0 <= composed_ratio <= 1.0:
-        raise ValueError(f"composed_ratio must be in [0, 1], got {composed_ratio}")
+    for key, share in (("composed_ratio", composed_ratio), ("indirect_refs", indirect_refs)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{key} must be in [0, 1], got {share}")
     bad = [s for s in styles_allowed if s not in styles.STYLES]
     if bad:
         raise ValueError(f"unknown prompt style(s) {bad}; valid: {', '.join(styles.STYLES)}")
+    surface = styles.Surface(tuple(styles_allowed), indirect_refs)
     fams = select_families(levels, categories, families, exclude_families)
     if not fams and composed_ratio < 1.0 and n > 0:
         raise ValueError(f"no synthetic families for levels {tuple(levels)} and categories "
@@ -292,7 +310,7 @@ def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
     counters: dict[str, int] = {}
     n_composed = round(n * composed_ratio)
     composed = compose.composed_tasks(n_composed, random.Random(seed * 7919 + 1), levels,
-                                      categories, styles_allowed) if n_composed else []
+                                      categories, surface) if n_composed else []
     tasks, seen, misses = [], {" ".join((t.prompt + t.canonical_solution).split())
                                for t in composed}, 0
     while len(tasks) < n - len(composed):
@@ -300,7 +318,7 @@ def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
         if not queues[cat]:
             queues[cat] = r.sample(by_cat[cat], len(by_cat[cat]))
         fam = queues[cat].pop()
-        task = make_task(fam, r, counters.get(fam.name, 0), styles_allowed)
+        task = make_task(fam, r, counters.get(fam.name, 0), surface)
         key = " ".join((task.prompt + task.canonical_solution).split())
         if key in seen:
             misses += 1

@@ -9,7 +9,9 @@ function body starts, so the program is still `prompt + completion + test`.
 from __future__ import annotations
 
 import random
+import re
 import textwrap
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +61,47 @@ class Spec:
     desc: str
     examples: list[tuple[tuple, Any]] = field(default_factory=list)
     setup: str = ""
+
+
+@dataclass(frozen=True)
+class Surface:
+    """How the generator may phrase tasks (`tasks.styles`, `tasks.indirect_refs`)."""
+    styles: tuple[str, ...] = ()  # the prompt styles allowed; empty: all of STYLES
+    indirect: float = 0.0  # share of tasks whose description calls arguments by their type
+
+
+ANY = Surface()  # every style, names in every description
+
+
+# kinds whose argument plays a role its type does not say (a path, a separator, a key)
+_NAMED_KINDS = frozenset({"file", "outpath", "char", "key", "sep", "index"})
+# a use that reads as a noun phrase: not `$nums[i]`, `|$x|` or `($a, $b)`
+_PLAIN_USE = re.compile(r"(?:^|(?<=\s))\$(\w+)(?=$|[\s.,;:!?])")
+
+
+def indirect_names(args: Sequence[Any], template: str, names: dict[str, str],
+                   r: random.Random) -> dict[str, str]:
+    """`names` with each argument the description can call by its type ("the given list") in
+    place of its name, so that the name is only in the signature and a model must read it
+    there, as with docstrings that never spell their parameters out. An argument qualifies when
+    no other argument has its type, its kind is not a role of its own, and every use of it in
+    `template` reads as a noun phrase; the others keep their names. Unchanged: no argument
+    qualifies."""
+    same_type = Counter(a.type for a in args)
+    uses, plain = Counter(re.findall(r"\$(\w+)", template)), Counter(_PLAIN_USE.findall(template))
+    out = dict(names)
+    for a in args:
+        noun = _TYPE_WORDS.get(a.type, "").split(" ", 1)[-1]  # "a list of integers" -> "list of ..."
+        if (noun and same_type[a.type] == 1 and a.kind not in _NAMED_KINDS and uses[a.role]
+                and plain[a.role] == uses[a.role]):
+            noun = r.choice((noun, noun.split()[0]))  # "list of integers" or "list"
+            out[a.role] = r.choice(("the given ", "the ", "the input ")) + noun
+    return out
+
+
+def capitalize_sentences(text: str) -> str:
+    """A sentence that now starts with an inserted "the ..." starts with a capital."""
+    return re.sub(r"(^|[.!?]\s+)the\b", lambda m: m.group(1) + "The", text)
 
 
 def choose_style(r: random.Random, has_examples: bool, allowed: Sequence[str] = ()) -> str:
