@@ -38,6 +38,7 @@ def bench_ours(args, model_cfg, data: np.ndarray) -> float:
     cfg.steps, cfg.batch_size, cfg.seq_len = args.warmup + args.steps, args.batch, args.seq_len
     cfg.log_every, cfg.eval_every, cfg.save_every = args.warmup, 0, 0
     cfg.threads, cfg.device, cfg.warmup = args.threads, "cpu", 2
+    cfg.dtype = getattr(args, "dtype", cfg.dtype)  # bench/shape.py compares fp32 with bf16
     seed_everything(0)
     model = CodelingLM(model_cfg)
     with tempfile.TemporaryDirectory() as run_dir:
