@@ -178,6 +178,15 @@ def _close_all() -> None:
         sb.close()
 
 
+def kill_all() -> None:
+    """SIGKILL the workers of every open sandbox and let none start: a signal handler's first
+    step. It takes no lock (the interrupted main thread may hold one) and waits on nothing."""
+    for sb in list(_OPEN):
+        sb._closed = True
+        for w in list(sb._all):
+            w.kill()
+
+
 class Sandbox:
     """A pool of isolated workers. Use as a context manager; `close()` ends every process."""
 
