@@ -154,7 +154,7 @@ def load_problems(args, e) -> tuple[list[Task], Limits, str]:
 def _exit_on_signal(signum: int, frame) -> None:
     """SIGTERM / Ctrl-C: kill the workers first, so that a pool thread waiting on a running
     sample returns at once (the interpreter's exit joins those threads), then unwind the
-    `with Sandbox`. Should the unwinding still hang (seen once in ~40 CI runs under load),
+    `with Sandbox`. Should the unwinding still hang (a SIGINT hung twice in CI under load),
     exit hard after 5 s; the zygotes die with this process (PDEATHSIG)."""
     kill_all()
     watchdog = threading.Timer(5.0, os._exit, (128 + signum,))
