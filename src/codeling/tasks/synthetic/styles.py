@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from codeling.tasks.synthetic.render import call
+from codeling.tasks.synthetic.render import _PLACEHOLDER, call
 
 STYLES = ("doctest", "prose", "google", "numpy", "rest", "mbpp", "comment", "oneline",
           "preamble", "arrow")
@@ -88,7 +88,7 @@ def indirect_names(args: Sequence[Any], template: str, names: dict[str, str],
     `template` reads as a noun phrase; the others keep their names. Unchanged: no argument
     qualifies."""
     same_type = Counter(a.type for a in args)
-    uses, plain = Counter(re.findall(r"\$(\w+)", template)), Counter(_PLAIN_USE.findall(template))
+    uses, plain = Counter(_PLACEHOLDER.findall(template)), Counter(_PLAIN_USE.findall(template))
     out = dict(names)
     for a in args:
         noun = _TYPE_WORDS.get(a.type, "").split(" ", 1)[-1]  # "a list of integers" -> "list of ..."
