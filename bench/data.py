@@ -16,6 +16,12 @@ name_error_rate (share of judged samples failing on a NameError).
 `--benchmark NAME` (repeatable) also counts the NameErrors in RUN/eval/NAME/results.jsonl (the
 pipeline's evaluation of the same checkpoint). Each run's numbers are written to
 RUN/bench_data.json (bench_data_generate.json with --generate); --out writes all runs together.
+
+`--sweep N` measures prompt shape alone (tasks.dev.style_sweep): N new tasks of the dev set's
+held-out families, each in every synthetic style (same names, solution and tests), and the dev
+set's MBPP tasks in every MBPP style, generated greedily from sft/checkpoints/best; slices are
+kind:style, and each style's pass rate is printed against its kind's doctest slice
+(bench_data_sweep.json).
 """
 
 from __future__ import annotations
@@ -84,7 +90,7 @@ def generated_rows(sft: Path, tasks: list[Task], max_new_tokens: int, workers: i
     return ev.judge(ev.generate(model))
 
 
-def breakdown(rows: list[dict], tasks: list[Task], where: Path) -> dict:
+def breakdown(rows: list[dict], tasks: list[Task], where: Path, cross: bool = False) -> dict:
     by_id = {t.task_id: t for t in tasks}
     unknown = sorted({r["task_id"] for r in rows} - by_id.keys())
     if unknown:
@@ -94,6 +100,9 @@ def breakdown(rows: list[dict], tasks: list[Task], where: Path) -> dict:
     for t in tasks:
         slices.setdefault(f"style={t.extra.get('style') or 'default'}", []).append(t)
         slices.setdefault(f"kind={kind(t)}", []).append(t)
+        if cross:  # the sweep: synthetic and MBPP styles share names but not material
+            slices.setdefault(f"{kind(t)}:style={t.extra.get('style') or 'default'}",
+                              []).append(t)
     out = {}
     for name, group in sorted(slices.items(), key=lambda kv: (kv[0] != "all", kv[0])):
         ids = {t.task_id for t in group}
@@ -121,6 +130,29 @@ def benchmark_name_errors(run: Path, bench: str) -> dict:
             "top_failures": dict(reasons.most_common(5))}
 
 
+def runnable(sweep: list[Task], workers: int) -> list[Task]:
+    """The sweep without any base one of whose shapes fails validation (it would not be
+    prompt shape that failed it)."""
+    from codeling.tasks.build import validation_reasons
+
+    bad = {t.extra["sweep"] for t, why in zip(sweep, validation_reasons(sweep, workers))
+           if why is not None}
+    if bad:
+        print(f"sweep: dropped {len(bad)} bases that fail validation in some shape: "
+              f"{sorted(bad)[:3]}", file=sys.stderr)
+    return [t for t in sweep if t.extra["sweep"] not in bad]
+
+
+def vs_doctest(slices: dict) -> dict:
+    """Each kind:style slice's pass rate over its kind's doctest slice (None: doctest is 0)."""
+    out = {}
+    for name, m in slices.items():
+        if ":style=" in name:
+            base = slices.get(name.split(":")[0] + ":style=doctest")
+            out[name] = (m["pass@1"] / base["pass@1"]) if base and base["pass@1"] else None
+    return out
+
+
 def fmt(v: float) -> str:
     return f"{100 * v:5.1f}%"
 
@@ -135,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=0, help="sandbox workers (0: one per core)")
     p.add_argument("--benchmark", action="append", default=[],
                    help="also count NameErrors in RUN/eval/NAME/results.jsonl (repeatable)")
+    p.add_argument("--sweep", type=int, default=0, metavar="N",
+                   help="instead: N dev-family tasks in every prompt style (+ MBPP dev in each)")
+    p.add_argument("--data-dir", default=None, help="MBPP's folder for --sweep (default: found)")
     p.add_argument("--out", default=None, help="also write every run's numbers to this JSON")
     args = p.parse_args(argv)
     everything = {}
@@ -143,7 +178,16 @@ def main(argv: list[str] | None = None) -> int:
         sft = sft_dir(run)
         tdir = tasks_dir(run, sft)
         tasks = read_tasks(tdir / "dev.jsonl")
-        if args.generate:
+        if args.sweep:
+            from codeling.tasks.dev import style_sweep
+
+            tasks = style_sweep(tasks, args.sweep, data_dir=args.data_dir)
+            tasks = runnable(tasks, args.workers)
+            max_new = args.max_new_tokens or _run_max_new_tokens(sft)
+            rows = generated_rows(sft, tasks, max_new, args.workers)
+            source = (f"style sweep of {tdir}/dev.jsonl ({args.sweep} family tasks per style), "
+                      f"generated greedily from {sft}/checkpoints/best, {max_new} new tokens")
+        elif args.generate:
             max_new = args.max_new_tokens or _run_max_new_tokens(sft)
             rows, source = generated_rows(sft, tasks, max_new, args.workers), \
                 f"generated greedily from {sft}/checkpoints/best, {max_new} new tokens"
@@ -151,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             rows, step = selected_rows(sft)
             source = f"{sft}/evals/samples_step_{step}.jsonl (selected step)"
         result = {"run": str(run), "dev": str(tdir / "dev.jsonl"), "rows": source,
-                  "slices": breakdown(rows, tasks, tdir / "dev.jsonl")}
+                  "slices": breakdown(rows, tasks, tdir / "dev.jsonl", cross=bool(args.sweep))}
         for bench in args.benchmark:
             result.setdefault("benchmarks", {})[bench] = benchmark_name_errors(run, bench)
         print(f"\n{run}  ({source})")
@@ -163,7 +207,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {bench}: NameError in {b['name_errors']} of {b['samples']} samples "
                   f"({b['tasks_name_error_first_sample']} of {b['tasks']} tasks' first "
                   f"sample); passed {b['passed']}; top failures {b['top_failures']}")
-        written = run / ("bench_data_generate.json" if args.generate else "bench_data.json")
+        if args.sweep:
+            result["vs_doctest"] = vs_doctest(result["slices"])
+            for k, v in result["vs_doctest"].items():
+                print(f"  {k:28s} {'-' if v is None else f'{v:.2f}'} x its doctest slice")
+        written = run / ("bench_data_sweep.json" if args.sweep else
+                         "bench_data_generate.json" if args.generate else "bench_data.json")
         atomic_write_json(written, result)
         print(f"  written: {written}")
         everything[str(run)] = result

@@ -391,5 +391,10 @@ def test_indirect_names_only_where_the_type_says_which_argument():
     # a use that is not a noun phrase, and an argument whose role its type does not say
     assert indirect_names([nums], "Return $nums[0] or 0.", names, r) == names
     assert indirect_names([Arg("path", "str", "file")], "Read $path.", names, r) == names
+    # a use inside a noun phrase: "the sorted list the list", "$k elements" would not read
+    assert indirect_names([nums], "Sum the sorted list $nums.", names, r) == names
+    assert indirect_names([k], "Take the first $k elements.", names, r) == names
+    assert indirect_names([k], "Repeat it $k times.", names, r) == names
+    assert indirect_names([k], "Return $k squared.", names, r)["k"] != "limit"
     assert capitalize_sentences("the list is sorted. the end, and the rest") == (
         "The list is sorted. The end, and the rest")

@@ -89,6 +89,56 @@ def test_dev_set_is_held_out_stratified_and_styled(built):
     assert info["by_category"] and sum(info["by_style"].values()) == len(dev)
 
 
+def test_refilled_dev_families_keep_their_names_in_the_description():
+    """A dev family taken from training (its held-out ones lost every task to the checks) leaves
+    training whole, but only its tasks that name their arguments enter dev."""
+    from codeling.tasks.dev import dev_family_order, refill_dev
+    from codeling.tasks.synthetic import generate_tasks
+
+    order = dev_family_order(0, (1, 2, 3), None)
+    cat, (k, names) = next((c, o) for c, o in order.items() if len(o[1]) > o[0] + 1)
+    nxt = names[k]
+    rest = generate_tasks(60, seed=3, families=[nxt, names[-1]], indirect_refs=0.7)
+    assert any(t.extra.get("refs") == "indirect" for t in rest if t.extra["family"] == nxt)
+    held: list[str] = []
+    pool, rest2 = refill_dev([], rest, held, {cat: (k, names)})
+    assert held == [nxt] and pool and all(t.extra["split"] == "dev" for t in pool)
+    assert not any(t.extra.get("refs") for t in pool)
+    assert nxt not in {t.extra["family"] for t in rest2}
+
+
+def test_style_sweep_changes_only_the_prompt_shape(built):
+    from codeling.tasks.build import validation_reasons
+    from codeling.tasks.dev import style_sweep
+    from codeling.tasks.mbpp import STYLES as MBPP_STYLES
+    from codeling.tasks.synthetic.styles import STYLES
+
+    report, split, _ = built
+    sweep = style_sweep(split["dev"], per_style=5)
+    held = set(report["dev"]["families"])
+    bases: dict[str, list] = {}
+    for t in sweep:
+        bases.setdefault(t.extra["sweep"], []).append(t)
+    synth = {b: ts for b, ts in bases.items() if ts[0].source == "synthetic"}
+    assert len(synth) == 5 and {t.extra["family"] for ts in synth.values() for t in ts} <= held
+    def cases(test: str) -> str:  # a boolean case is written `== True`, `is True` or bare
+        test = re.sub(r"assert not (candidate\(.*\))$", r"assert \1 == False", test, flags=re.M)
+        return re.sub(r" (?:is|==) True$", "", test.replace(" is False", " == False"),
+                      flags=re.M)
+
+    for ts in synth.values():  # one task in every style: the same names, solution and cases
+        assert [t.extra["style"] for t in ts] == list(STYLES)
+        assert len({(t.entry_point, t.canonical_solution, cases(t.test)) for t in ts}) == 1
+        assert len({t.prompt for t in ts}) == len(STYLES)
+    mbpp = [ts for b, ts in bases.items() if ts[0].source == "mbpp"]
+    assert len(mbpp) == report["dev"]["n_mbpp"]
+    assert all([t.extra["style"] for t in ts] == list(MBPP_STYLES) for ts in mbpp)
+    assert not {t.task_id for t in sweep} & {t.task_id for s in split.values() for t in s}
+    # every one runs: the canonical solution passes its tests in the sandbox in every shape
+    picked = [t for ts in list(synth.values())[:2] + mbpp[:2] for t in ts]
+    assert validation_reasons(picked, progress=False) == [None] * len(picked)
+
+
 def test_mbpp_augmentation_off_keeps_the_dev_prompts(tmp_path):
     """`tasks.mbpp_styles = false` trains on MBPP's own prompt shape, yet dev holds the same
     tasks with the same (augmented) prompts as the default build: the ablation is measured on

@@ -42,12 +42,15 @@ def dev_family_order(seed: int, levels: Sequence[int], categories: Sequence[str]
 def refill_dev(pool: list[Task], rest: list[Task], held: list[str],
                order: dict[str, tuple[int, list[str]]]) -> tuple[list[Task], list[Task]]:
     """A category whose held-out families lost every task to the checks (twins, mostly) takes
-    the next family of its seeded order out of training instead, until one has tasks left."""
+    the next family of its seeded order out of training instead, until one has tasks left.
+    Those tasks were drawn for training: the ones whose description calls the arguments by
+    their type (`tasks.indirect_refs`) leave training but do not enter dev, which names them."""
     for cat, (k, names) in order.items():
         for name in names[k:-1]:  # a category keeps at least one family for training
             if any(t.category == cat for t in pool):
                 break
-            moved = [t for t in rest if t.extra.get("family") == name]
+            moved = [t for t in rest if t.extra.get("family") == name
+                     and t.extra.get("refs") != "indirect"]
             rest = [t for t in rest if t.extra.get("family") != name]
             held.append(name)
             for t in moved:
@@ -114,3 +117,53 @@ def load_dev(dev_from: str | Path) -> tuple[list[Task], list[str]]:
     path = Path(dev_from)
     dev = read_tasks(path / "dev.jsonl" if path.is_dir() else path)
     return dev, sorted({t.extra.get("family") for t in dev if t.source == "synthetic"} - {None})
+
+
+def style_sweep(dev: list[Task], per_style: int = 60, seed: int = 0,
+                data_dir: str | None = None) -> list[Task]:
+    """The dev set's material in every prompt style, for measuring prompt shape alone: new
+    tasks of the dev set's held-out synthetic families (round-robin, `per_style` of them), each
+    rendered in every synthetic style from one seeded draw, so a task's family, names, solution
+    and test cases are the same in every style and only the prompt's shape differs (and how a
+    boolean assert is spelled); and the dev set's
+    MBPP tasks in every MBPP style. Ids are `sweep/<family>/<i>/<style>` and `<mbpp id>/<style>`;
+    `extra["sweep"]` names the task all of a base's styles share. Never used for training."""
+    from codeling.tasks.benchmarks import mbpp_records
+    from codeling.tasks.mbpp import STYLES as MBPP_STYLES
+    from codeling.tasks.mbpp import mbpp_to_task
+    from codeling.tasks.synthetic import styles
+    from codeling.tasks.synthetic.sampler import make_task, select_families
+
+    held = sorted({t.extra["family"] for t in dev if t.source == "synthetic"
+                   and t.extra.get("family")})
+    fams = select_families((1, 2, 3), None, held, ()) if held else []
+    out: list[Task] = []
+    bases, i = 0, 0
+    while fams and bases < per_style:
+        for fam in fams:
+            if bases >= per_style:
+                break
+            rendered = [make_task(fam, random.Random(f"sweep/{seed}/{fam.name}/{i}"), i,
+                                  styles.Surface((s,), 0.0)) for s in styles.STYLES]
+            if any(t.extra.get("style") != s for t, s in zip(rendered, styles.STYLES)):
+                continue  # a task without examples cannot take every style
+            base = f"sweep/{fam.name}/{i}"
+            for t, s in zip(rendered, styles.STYLES):
+                t.task_id, t.source = f"{base}/{s}", "synthetic"
+                t.extra.update(sweep=base, split="sweep")
+            out += rendered
+            bases += 1
+        i += 1
+        if i > 50 * per_style:
+            raise RuntimeError(f"only {bases} tasks of families {held} take every style")
+    mbpp_ids = sorted(t.task_id for t in dev if t.source == "mbpp")
+    if mbpp_ids:
+        recs = {f"mbpp/{r['task_id']}": r for split in ("train", "validation")
+                for r in mbpp_records(split, data_dir=data_dir)}
+        for tid in mbpp_ids:
+            for s in MBPP_STYLES:
+                t = mbpp_to_task(recs[tid], style=s)
+                t.task_id = f"{tid}/{s}"
+                t.extra.update(style=s, sweep=tid, split="sweep")
+                out.append(t)
+    return out

@@ -77,6 +77,21 @@ ANY = Surface()  # every style, names in every description
 _NAMED_KINDS = frozenset({"file", "outpath", "char", "key", "sep", "index"})
 # a use that reads as a noun phrase: not `$nums[i]`, `|$x|` or `($a, $b)`
 _PLAIN_USE = re.compile(r"(?:^|(?<=\s))\$(\w+)(?=$|[\s.,;:!?])")
+# ...and is not inside one: after a noun it names ("the sorted list $xs", "an integer $n") or
+# before the noun it counts ("$n times", "$k elements"), "the list" would not read
+_NOUN_BEFORE = frozenset((
+    "the", "a", "an", "given", "list", "lists", "integer", "integers", "string", "strings",
+    "file", "first", "last", "letters", "index", "power", "size", "score", "character",
+    "range", "positive", "negative", "exponent", "digits", "matrix", "items", "max", "min",
+    "value", "values", "vectors", "each", "every", "interval", "aged", "difference", "ratio",
+    "base", "position", "temperature", "year", "divisors", "word", "words", "points", "point",
+    "vowels", "spaces", "substring", "final", "dictionary", "numbers", "number", "grid",
+    "text", "sentence", "key", "limit", "threshold"))
+_NOUN_AFTER = frozenset((
+    "elements", "element", "numbers", "items", "item", "characters", "lines", "times",
+    "hours", "minutes", "seconds", "key", "positions", "multiples", "terms", "degrees",
+    "digits", "places", "steps", "letters", "words", "rows", "columns", "th", "i", "j", "idx",
+    "x", "y", "n", "f", "one"))
 
 
 def indirect_names(args: Sequence[Any], template: str, names: dict[str, str],
@@ -88,7 +103,8 @@ def indirect_names(args: Sequence[Any], template: str, names: dict[str, str],
     `template` reads as a noun phrase; the others keep their names. Unchanged: no argument
     qualifies."""
     same_type = Counter(a.type for a in args)
-    uses, plain = Counter(_PLACEHOLDER.findall(template)), Counter(_PLAIN_USE.findall(template))
+    uses, plain = Counter(_PLACEHOLDER.findall(template)), Counter(
+        m.group(1) for m in _PLAIN_USE.finditer(template) if _reads_alone(template, m))
     out = dict(names)
     for a in args:
         noun = _TYPE_WORDS.get(a.type, "").split(" ", 1)[-1]  # "a list of integers" -> "list of ..."
@@ -97,6 +113,13 @@ def indirect_names(args: Sequence[Any], template: str, names: dict[str, str],
             noun = r.choice((noun, noun.split()[0]))  # "list of integers" or "list"
             out[a.role] = r.choice(("the given ", "the ", "the input ")) + noun
     return out
+
+
+def _reads_alone(template: str, m: re.Match) -> bool:
+    before = re.search(r"(\w+) +$", template[:m.start()])
+    after = re.match(r" +(\w+)", template[m.end():])
+    return not ((before and before.group(1).lower() in _NOUN_BEFORE)
+                or (after and (after.group(1).lower() in _NOUN_AFTER or after.group(1).isdigit())))
 
 
 def capitalize_sentences(text: str) -> str:
