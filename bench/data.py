@@ -18,7 +18,7 @@ pipeline's evaluation of the same checkpoint). Each run's numbers are written to
 RUN/bench_data.json (bench_data_generate.json with --generate); --out writes all runs together.
 
 `--sweep N` measures prompt shape alone (tasks.dev.style_sweep): N new tasks of the dev set's
-held-out families, each in every synthetic style (same names, solution and tests), and the dev
+held-out families, each in every synthetic style (same names, solution and test cases), and the dev
 set's MBPP tasks in every MBPP style, generated greedily from sft/checkpoints/best; slices are
 kind:style, and each style's pass rate is printed against its kind's doctest slice
 (bench_data_sweep.json).
@@ -98,11 +98,11 @@ def breakdown(rows: list[dict], tasks: list[Task], where: Path, cross: bool = Fa
                         field="task_id")
     slices: dict[str, list[Task]] = {"all": tasks}
     for t in tasks:
-        slices.setdefault(f"style={t.extra.get('style') or 'default'}", []).append(t)
+        style = t.extra.get("style") or "default"
+        slices.setdefault(f"style={style}", []).append(t)
         slices.setdefault(f"kind={kind(t)}", []).append(t)
         if cross:  # the sweep: synthetic and MBPP styles share names but not material
-            slices.setdefault(f"{kind(t)}:style={t.extra.get('style') or 'default'}",
-                              []).append(t)
+            slices.setdefault(f"{kind(t)}:style={style}", []).append(t)
     out = {}
     for name, group in sorted(slices.items(), key=lambda kv: (kv[0] != "all", kv[0])):
         ids = {t.task_id for t in group}
@@ -181,16 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.sweep:
             from codeling.tasks.dev import style_sweep
 
-            tasks = style_sweep(tasks, args.sweep, data_dir=args.data_dir)
-            tasks = runnable(tasks, args.workers)
+            tasks = runnable(style_sweep(tasks, args.sweep, data_dir=args.data_dir), args.workers)
+        if args.sweep or args.generate:
             max_new = args.max_new_tokens or _run_max_new_tokens(sft)
             rows = generated_rows(sft, tasks, max_new, args.workers)
-            source = (f"style sweep of {tdir}/dev.jsonl ({args.sweep} family tasks per style), "
-                      f"generated greedily from {sft}/checkpoints/best, {max_new} new tokens")
-        elif args.generate:
-            max_new = args.max_new_tokens or _run_max_new_tokens(sft)
-            rows, source = generated_rows(sft, tasks, max_new, args.workers), \
-                f"generated greedily from {sft}/checkpoints/best, {max_new} new tokens"
+            source = f"generated greedily from {sft}/checkpoints/best, {max_new} new tokens"
+            if args.sweep:
+                source = (f"style sweep of {tdir}/dev.jsonl ({args.sweep} family tasks per "
+                          f"style), {source}")
         else:
             rows, step = selected_rows(sft)
             source = f"{sft}/evals/samples_step_{step}.jsonl (selected step)"

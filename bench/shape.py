@@ -91,5 +91,6 @@ def main() -> None:
             print(f"{s[0]:>4} x {s[1]:<4} {d:>5} {n / 1e6:7.2f}M {cfg.ffn_dim:>5} {rate:9.0f} "
                   f"{rate / ref:11.2f}x{tag}")
 
+
 if __name__ == "__main__":
     main()

@@ -180,7 +180,8 @@ def _close_all() -> None:
 
 def kill_all() -> None:
     """SIGKILL the workers of every open sandbox and let none start: a signal handler's first
-    step. It takes no lock (the interrupted main thread may hold one) and waits on nothing."""
+    step. It takes no lock (the interrupted main thread may hold one) and waits only for each
+    SIGKILLed zygote to be reaped."""
     for sb in list(_OPEN):
         sb._closed = True
         for w in list(sb._all):

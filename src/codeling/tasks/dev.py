@@ -101,15 +101,21 @@ def restyle_mbpp(tasks: list[Task], seed: int, data_dir: str | None) -> list[Tas
     """The MBPP tasks of `tasks` re-rendered in their augmented style: dev keeps the same prompts
     when training uses MBPP's own shape (`tasks.mbpp_styles = false`), so that ablation is
     measured on the same dev set. Tests and solutions are unchanged."""
-    from codeling.tasks.benchmarks import mbpp_records
     from codeling.tasks.mbpp import mbpp_to_task, pick_style
 
     if not any(t.source == "mbpp" for t in tasks):
         return tasks
-    recs = {f"mbpp/{r['task_id']}": r for split in ("train", "validation")
-            for r in mbpp_records(split, data_dir=data_dir)}
+    recs = _mbpp_train_records(data_dir)
     return [mbpp_to_task(recs[t.task_id], style=pick_style(t.task_id, seed))
             if t.source == "mbpp" else t for t in tasks]
+
+
+def _mbpp_train_records(data_dir: str | None) -> dict[str, dict]:
+    """MBPP's train and validation records (where dev's MBPP tasks come from), by task id."""
+    from codeling.tasks.benchmarks import mbpp_records
+
+    return {f"mbpp/{r['task_id']}": r for split in ("train", "validation")
+            for r in mbpp_records(split, data_dir=data_dir)}
 
 
 def load_dev(dev_from: str | Path) -> tuple[list[Task], list[str]]:
@@ -125,10 +131,9 @@ def style_sweep(dev: list[Task], per_style: int = 60, seed: int = 0,
     tasks of the dev set's held-out synthetic families (round-robin, `per_style` of them), each
     rendered in every synthetic style from one seeded draw, so a task's family, names, solution
     and test cases are the same in every style and only the prompt's shape differs (and how a
-    boolean assert is spelled); and the dev set's
-    MBPP tasks in every MBPP style. Ids are `sweep/<family>/<i>/<style>` and `<mbpp id>/<style>`;
-    `extra["sweep"]` names the task all of a base's styles share. Never used for training."""
-    from codeling.tasks.benchmarks import mbpp_records
+    boolean assert is spelled); and the dev set's MBPP tasks in every MBPP style. Ids are
+    `sweep/<family>/<i>/<style>` and `<mbpp id>/<style>`; `extra["sweep"]` names the task all
+    of a base's styles share. Never used for training."""
     from codeling.tasks.mbpp import STYLES as MBPP_STYLES
     from codeling.tasks.mbpp import mbpp_to_task
     from codeling.tasks.synthetic import styles
@@ -158,8 +163,7 @@ def style_sweep(dev: list[Task], per_style: int = 60, seed: int = 0,
             raise RuntimeError(f"only {bases} tasks of families {held} take every style")
     mbpp_ids = sorted(t.task_id for t in dev if t.source == "mbpp")
     if mbpp_ids:
-        recs = {f"mbpp/{r['task_id']}": r for split in ("train", "validation")
-                for r in mbpp_records(split, data_dir=data_dir)}
+        recs = _mbpp_train_records(data_dir)
         for tid in mbpp_ids:
             for s in MBPP_STYLES:
                 t = mbpp_to_task(recs[tid], style=s)
