@@ -27,6 +27,8 @@ ODD = {
     "writes_outside": "open('../leak.txt', 'w').write('1')\n",
     "patches_builtins": "import builtins\nbuiltins.len = lambda x: 0\nbuiltins.zz = 1\n",
     "uses_builtins": "assert len([1]) == 1\nzz\n",
+    "sets_decimal": "import decimal\ndecimal.getcontext().prec = 3\n",
+    "uses_decimal": "import decimal\nassert len(str(decimal.Decimal(1) / decimal.Decimal(3))) == 30\n",
     "recursion_limit": "import sys; sys.setrecursionlimit(60)\n",
     "deep": "def r(n): return 0 if n == 0 else 1 + r(n - 1)\nassert r(500) == 500\n",
     "memory": "x = ' ' * (2 << 30)\n",
@@ -36,6 +38,7 @@ ODD = {
     "closes_fd_1": "import os; os.close(1)\n",
     "custom_error": "class Boom(Exception): pass\nraise Boom('x')\n",
     "syntax": "def f(:\n",
+    "lazy_annotations": "def f(x: Undefined) -> Nope:\n    return 1\nassert f(2) == 1\n",
 }
 
 

@@ -67,6 +67,22 @@ def test_prompt_is_masked_and_eot_is_learned(setup):
     assert encode_example(tok, long, 5) is None
 
 
+def test_padding_to_a_multiple_changes_no_loss(setup):
+    from codeling.objectives import LMObjective
+    from codeling.tokenizer import load_tokenizer
+
+    _, base = setup
+    tok, model = load_tokenizer(base), load_model(base).eval()
+    tasks = generate_tasks(6, seed=5, levels=(1, 2))
+    ex = [encode_example(tok, t, 500) for t in tasks]
+    exact, padded = collate(ex, tok.pad_id), collate(ex, tok.pad_id, 64)
+    assert padded["input_ids"].shape[1] % 64 == 0
+    assert padded["input_ids"].shape[1] > exact["input_ids"].shape[1]
+    with torch.no_grad():
+        a, b = LMObjective().val_loss(model, exact), LMObjective().val_loss(model, padded)
+    assert torch.allclose(a, b, atol=1e-5), (a, b)
+
+
 def test_batches_resume_and_phase_by_level():
     ex = [([1, 2, 3, i], 1) for i in range(10)]
     levels = [1] * 5 + [2] * 5

@@ -51,9 +51,11 @@ def encode_example(tokenizer, task: Task, max_tokens: int) -> tuple[list[int], i
     return (ids, max(1, inside - 1)) if len(ids) <= max_tokens else None
 
 
-def collate(examples: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad to the longest example; labels are shifted and masked outside the solution."""
-    width = max(len(ids) for ids, _ in examples) - 1
+def collate(examples: list[tuple[list[int], int]], pad_id: int, multiple: int = 1
+            ) -> dict[str, torch.Tensor]:
+    """Right-pad to the longest example, rounded up to `multiple`; labels are shifted and masked
+    outside the solution (padding carries no loss and, on the right, is never attended to)."""
+    width = -(-(max(len(ids) for ids, _ in examples) - 1) // multiple) * multiple
     inputs = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
     for row, (ids, n_prompt) in enumerate(examples):
@@ -71,8 +73,9 @@ class TaskBatches:
 
     def __init__(self, examples: list[tuple[list[int], int]], levels: list[int], batch_size: int,
                  pad_id: int, seed: int, curriculum: list[dict] | None = None,
-                 rank: int = 0, world: int = 1, bucket: int = 16):
+                 rank: int = 0, world: int = 1, bucket: int = 16, pad_multiple: int = 1):
         self.examples, self.levels, self.bucket = examples, levels, bucket
+        self.pad_multiple = pad_multiple
         self.batch_size, self.pad_id, self.rank, self.world = batch_size, pad_id, rank, world
         self.curriculum = curriculum or []
         self.gen = torch.Generator().manual_seed(seed)
@@ -96,7 +99,7 @@ class TaskBatches:
                 self.order, self.pos = self._epoch_order(), 0
             rows.append(self.examples[self.order[self.pos]])
             self.pos += 1
-        return collate(rows[self.rank::self.world], self.pad_id)
+        return collate(rows[self.rank::self.world], self.pad_id, self.pad_multiple)
 
     def _epoch_order(self) -> list[int]:
         """A shuffled epoch in which each global batch holds examples of similar length.
@@ -129,8 +132,9 @@ class TaskValBatches:
     """The validation tasks in fixed order, `batch_size` at a time (re-iterable)."""
 
     def __init__(self, examples: list[tuple[list[int], int]], batch_size: int, pad_id: int,
-                 max_batches: int = 0):
+                 max_batches: int = 0, pad_multiple: int = 1):
         self.examples, self.batch_size, self.pad_id = examples, batch_size, pad_id
+        self.pad_multiple = pad_multiple
         self.n = len(examples) // batch_size + bool(len(examples) % batch_size)
         if max_batches:
             self.n = min(self.n, max_batches)
@@ -138,7 +142,7 @@ class TaskValBatches:
     def __iter__(self):
         for b in range(self.n):
             yield collate(self.examples[b * self.batch_size:(b + 1) * self.batch_size],
-                          self.pad_id)
+                          self.pad_id, self.pad_multiple)
 
     def __len__(self) -> int:
         return self.n
@@ -169,10 +173,13 @@ def task_data(path: Path, tokenizer, tc, rank: int = 0, world: int = 1
     if not train_ex:
         raise ConfigError(f"{path}: no training task fits seq_len={tc.seq_len}")
     val_ex = load_examples(val_tasks, tokenizer, tc.seq_len)[0]
+    if tc.pad_multiple < 1 or tc.seq_len % tc.pad_multiple:  # widths stay within seq_len
+        raise ConfigError(f"pad_multiple={tc.pad_multiple} must be >= 1 and divide "
+                          f"seq_len={tc.seq_len}")
     train = TaskBatches(train_ex, levels, tc.batch_size, tokenizer.pad_id, tc.seed,
-                        tc.curriculum, rank, world)
-    val = TaskValBatches(val_ex, tc.batch_size, tokenizer.pad_id, tc.eval_batches) \
-        if val_ex else None
+                        tc.curriculum, rank, world, pad_multiple=tc.pad_multiple)
+    val = TaskValBatches(val_ex, tc.batch_size, tokenizer.pad_id, tc.eval_batches,
+                         tc.pad_multiple) if val_ex else None
     return train, val, {"n_train": len(train_ex), "n_val": len(val_ex),
                         "dropped_too_long": too_long}
 

@@ -5,20 +5,23 @@ It runs each program as the sandbox runs one alone: its own globals named `__mai
 working directory, stdout/stderr of its own, a wall-clock alarm of `timeout` seconds. After
 each it writes one character to a private copy of stdout: "p" if it ran to the end, the code of
 its exception's type name from `codes` if running it alone fails the same way, "?" for anything
-else (a timeout, too much output, another exception: batch.py judges those alone). What a
-program changes that the next one could notice (recursion limit, sys.path, environment,
-builtins) is put back; what cannot be put back (a thread left running, our alarm handler
-replaced, files outside its directory) ends the batch before its record is written, so
-batch.py judges that program alone and runs the rest in a fresh batch.
+else (a timeout, too much output, another exception: batch.py judges those alone).
+What a program changes that the next could notice is put back: the recursion limit, sys.path,
+the environment, builtins, warning filters, the decimal context (not attributes it sets on a
+module it imported: the programs are of known origin, see batch.py). What cannot be put back (a
+thread left running, our alarm handler replaced, files outside its directory) ends the batch
+before its record is written, so batch.py judges that program alone and the rest in a new batch.
 """
 import _signal as _cb_signal  # the C module: signal.signal's enum wrapping costs per call
 import builtins as _cb_builtins
+import decimal as _cb_decimal
 import gc as _cb_gc
 import io as _cb_io
 import os as _cb_os
 import shutil as _cb_shutil
 import sys as _cb_sys
 import threading as _cb_threading
+import warnings as _cb_warnings
 
 _CB_PROGS, _CB_CODES, _CB_TIMEOUT, _CB_OUT = globals().get("_CB_CONFIG", ([], {}, 1.0, 1))
 _CB_FD = 121  # records go to a private copy of stdout; fds 1 and 2 go to /dev/null
@@ -68,6 +71,8 @@ def _cb_main():
     pid, base = _cb_os.getpid(), _cb_os.getcwd()
     present = sorted(_cb_os.listdir(base))
     limit, path, env = _cb_sys.getrecursionlimit(), list(_cb_sys.path), dict(_cb_os.environ)
+    digits, filters = _cb_sys.get_int_max_str_digits(), list(_cb_warnings.filters)
+    context = _cb_decimal.getcontext().copy()
     names = vars(_cb_builtins)
     kept = dict(names)
     _cb_signal.signal(_cb_signal.SIGALRM, _cb_on_alarm)
@@ -86,6 +91,9 @@ def _cb_main():
         _cb_os.chdir(base)
         _cb_shutil.rmtree(work, ignore_errors=True)
         _cb_sys.setrecursionlimit(limit)
+        _cb_sys.set_int_max_str_digits(digits)
+        _cb_warnings.filters[:] = filters
+        _cb_decimal.setcontext(context.copy())
         _cb_sys.path[:] = path
         if _cb_os.environ != env:
             _cb_os.environ.clear()
