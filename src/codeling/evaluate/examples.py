@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 # extraction lives in example_extract.py; both names stay importable from here
+from codeling.evaluate.batch import run_batched
 from codeling.evaluate.example_extract import Example, extract_examples
 from codeling.tasks.schema import Task
 
@@ -80,7 +81,8 @@ def judge_examples(tasks: dict[str, Task], candidates: list[dict], sandbox,
         c["examples_ok"] = None
     programs = [example_program(tasks[c["task_id"]], c["completion"], examples[c["task_id"]])
                 for c in todo]
-    results = sandbox.rejudge_errors(programs, sandbox.run_all(programs))
+    # only pass/fail is read: a batch's verdicts are those of one process each (batch.py)
+    results = sandbox.rejudge_errors(programs, run_batched(sandbox, programs))
     for c, r in zip(todo, results):
         c["examples_ok"] = r.passed
         if r.is_error:

@@ -10,7 +10,8 @@ Pipeline:
 2. filters: MBPP solutions longer than `--max-solution-lines` (default 20, "simple tasks"),
    duplicates of an earlier task (same normalised prompt + solution);
 3. validation by execution in the sandbox: the canonical solution must pass its tests, and the
-   tests must reject a trivial body (`pass`), otherwise they prove nothing;
+   tests must reject a trivial body (`pass`), otherwise they prove nothing (many programs per
+   sandboxed process, evaluate/batch.py: the verdicts of one process each, ~20x faster);
 4. decontamination against every evaluation set: n-gram and name+docstring overlap
    (tasks/decontam.py), then behaviour (tasks/twins.py: a task whose solution passes an
    evaluation task's tests is dropped as `behavioural twin of <task_id>`). Both are dropped
