@@ -4,9 +4,10 @@ Baseline: fp32 with each batch padded to its longest example (`pad_multiple=1`, 
 preset before this bench), measured in the same run. Every setting trains the same model from
 the same checkpoint on the same batches (same seed) through codeling's loop; each is run
 `--rounds` times, interleaved, and its best round kept. Prints seconds per step, solution-and-
-prompt tokens per second (padding not counted) and the ratio to the baseline. bf16 on CPU
-builds its kernels per input shape, so exact widths (a new one nearly every step) cost it what
-its arithmetic saves; rounded widths are a handful of shapes.
+prompt tokens per second (padding not counted) and the ratio to the baseline. Exact widths
+change nearly every step, rounded ones are a handful of shapes. Short runs mislead: bf16 with
+exact widths slows down over a whole run (docs/RESULTS.md runs 19-20), so use --steps of a few
+hundred, and --rounds > 1 on a machine whose speed moves.
 
     .venv/bin/python bench/sft_speed.py --init runs/cpu/pretrain/checkpoints/final \\
         --tasks runs/cpu/data/tasks [--settings fp32:1,bf16:1,bf16:64] [--steps 80]

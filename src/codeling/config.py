@@ -127,8 +127,9 @@ class TaskTrainConfig(TrainConfig):
 
     eval_mini: bool = True  # generate + execute the dev tasks at each eval
     eval_max_new_tokens: int = 160
-    # batch widths round up to a multiple of this (1: each batch to its longest example); a
-    # few widths let bf16 autocast reuse its CPU kernels instead of building them per shape
+    # batch widths round up to a multiple of this (1: each batch to its longest example); it
+    # keeps bf16 autocast's CPU step steady over a run, but was not faster than fp32 with exact
+    # widths here (docs/RESULTS.md runs 19-20)
     pad_multiple: int = 1
     # curriculum phases, e.g. [{levels=[1], steps=500}, {levels=[1,2], steps=1000}]
     curriculum: list[dict] = field(default_factory=list)

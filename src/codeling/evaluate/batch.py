@@ -34,7 +34,7 @@ SAFE_EXCEPTIONS = (
     "IndentationError", "TabError", "OverflowError", "StopIteration", "LookupError",
     "ArithmeticError", "NotImplementedError", "UnicodeDecodeError", "UnicodeEncodeError",
     "UnicodeError", "ImportError", "ModuleNotFoundError", "Exception")
-_CODE_CHARS = [c for c in string.ascii_letters if c not in "pE"]
+_CODE_CHARS = [c for c in string.ascii_letters if c != "p"]  # "p" is a pass, "?" not ours
 CODES = dict(zip(SAFE_EXCEPTIONS, _CODE_CHARS))
 _NAMES = {c: name for name, c in CODES.items()}
 _HARNESS = Path(__file__).with_name("batch_harness.py").read_text()

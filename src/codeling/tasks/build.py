@@ -118,7 +118,8 @@ def validation_reasons(tasks: list[Task], workers: int = 0, timeout: float = 5.0
                        progress: bool = True, batched: bool = True) -> list[str | None]:
     """Per task: None when the canonical solution passes and the tests reject a trivial body,
     else why not. `batched` runs many programs per sandboxed process (evaluate/batch.py: the
-    same reasons, ~10x faster); False runs one process each (bench/validate.py compares)."""
+    same reasons, ~20x faster on generated tasks); False runs one process each
+    (bench/validate.py compares)."""
     from tqdm import tqdm
 
     from codeling.evaluate.batch import run_batched
