@@ -97,10 +97,11 @@ class Scripted(GenerationEval):
                 for i, s in enumerate(samples)]
 
 
-def tiny_train(d: Path, steps: int, config, evaluator=None, early_stop: int = 0) -> None:
+def tiny_train(d: Path, steps: int, config, evaluator=None, early_stop: int = 0,
+               time_budget_s: float = 0.0) -> None:
     tc = TrainConfig(steps=steps, batch_size=2, seq_len=8, warmup=1, log_every=2,
                      eval_every=EVERY, eval_batches=1, save_every=EVERY, keep_checkpoints=1,
-                     early_stop=early_stop, device="cpu")
+                     early_stop=early_stop, device="cpu", time_budget_s=time_budget_s)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads on 2 shared cores thrash
     torch.manual_seed(0)
@@ -114,11 +115,13 @@ def tiny_train(d: Path, steps: int, config, evaluator=None, early_stop: int = 0)
         torch.set_num_threads(threads)
 
 
-def make_pretrain(d: Path, steps: int = 20, final: bool = True) -> Path:
+def make_pretrain(d: Path, steps: int = 20, final: bool = True, budget: float = 0.0) -> Path:
     atomic_write_json(d / "run.json", {
         "stage": "pretrain", "params": 1_300_000, "corpus": "/data/corpus",
         "tokenizer": "/data/tok", "tokens": {"train": 2_500_000, "val": 50_000}, "world_size": 1})
-    tiny_train(d, steps, load_config(None, ["name=cpu", f"pretrain.steps={steps}"]))
+    tiny_train(d, steps, load_config(None, ["name=cpu", f"pretrain.steps={steps}",
+                                            f"pretrain.time_budget_s={budget}"]),
+               time_budget_s=budget)
     if not final:
         shutil.rmtree(d / "checkpoints" / "final")
     return d
@@ -275,6 +278,9 @@ def test_status_running_failed_early_stop(tmp_path):
     assert status(crashed, 4, 12, now=old + 60) == "running"
     live = make_sft(tmp_path / "live", [1], final=False)
     assert collect_runs([live])[0].status == "running"
+    timed = make_pretrain(tmp_path / "timed", steps=1_000_000, budget=0.5)
+    (run,) = collect_runs([timed])
+    assert run.status == "time_budget" and 0 < run.steps < run.target_steps == 1_000_000
 
 
 def test_missing_files_give_blank_cells(tmp_path):

@@ -102,6 +102,36 @@ def test_schedule_and_phases():
     assert phase_at(5, []) == 0
 
 
+def test_time_budget_schedule():
+    c = cfg(steps=100, warmup=10, lr=1.0, min_lr_ratio=0.1, time_budget_s=60.0)
+    assert lr_at(55, c, wall=0.0) == pytest.approx(0.55)  # behind on time: the steps decide
+    assert lr_at(20, c, wall=30.0) == pytest.approx(0.55)  # half the budget: the midpoint
+    assert lr_at(20, c, wall=90.0) == pytest.approx(0.1)  # spent: the floor
+    assert lr_at(5, c, wall=90.0) == pytest.approx(0.6)  # warmup stays counted in steps
+
+
+def test_time_budget_ends_training_annealed_evaluated_and_resumable(tmp_path):
+    c = cfg(steps=1_000_000, warmup=2, lr=1e-2, min_lr_ratio=0.1, log_every=10,
+            eval_every=50, save_every=50, time_budget_s=1.5)
+    result = run(tmp_path, c=c)
+    assert result.stopped == "time_budget" and 50 < result.step < 1_000_000
+    rows = read_metrics(tmp_path)
+    lrs = [r["lr"] for r in rows if "lr" in r and r["step"] > 2]
+    assert lrs == sorted(lrs, reverse=True)  # the cosine runs on the clock
+    last = rows[-1]
+    assert last["step"] == result.step and "val_loss" in last  # the stop is evaluated
+    assert last["lr"] < 1e-3 * 1.05 + 1e-4  # and annealed to the floor (lr 1e-2 x 0.1)
+    assert (tmp_path / "checkpoints" / f"step_{result.step}").is_dir()
+    assert (tmp_path / "checkpoints" / "final").is_dir()
+    # resumed with the same budget there is nothing left; with a larger one it goes on
+    again = run(tmp_path, c=c, resume=True)
+    assert again.step == result.step and again.stopped == "time_budget"
+    more = run(tmp_path, c=dataclasses.replace(c, time_budget_s=2.5), resume=True)
+    assert more.stopped == "time_budget" and more.step > result.step
+    steps = [r["step"] for r in read_metrics(tmp_path) if "loss" in r]
+    assert steps == sorted(set(steps))  # one line per logged step across the three runs
+
+
 def test_param_groups_and_frozen_parameters(tmp_path):
     model = fresh_model()
     groups = param_groups(model, 0.1)

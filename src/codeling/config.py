@@ -106,6 +106,10 @@ class TrainConfig:
     save_every: int = 500
     keep_checkpoints: int = 2
     early_stop: int = 0  # stop after this many evals without improvement (0: never)
+    # wall seconds the loop may take (steps, evals, checkpoint writes; over resumes); 0: off.
+    # Training ends at `steps` or here, whichever comes first, and the cosine anneals over
+    # whichever is nearer, so a slower machine trains fewer steps, not an unfinished schedule
+    time_budget_s: float = 0.0
     seed: int = 1337
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto (bf16 autocast on CUDA) | fp32 | bf16

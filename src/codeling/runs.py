@@ -27,8 +27,9 @@ pass count of the run's final evaluation, else of a pre-dev run's in-training ev
 - no mini eval (e.g. pretraining only) → "n/a".
 Another task count N is judged at the same fractions (≥ 25% success, > 0 partial).
 
-Status: "done" (checkpoints/final exists and the configured steps were run), "early_stop" (a
-final checkpoint before the configured steps), "running" (no final; metrics.jsonl written in
+Status: "done" (checkpoints/final exists and the configured steps were run), "time_budget" (a
+final checkpoint before the configured steps, in a run with `time_budget_s`), "early_stop" (a
+final checkpoint before the configured steps otherwise), "running" (no final; metrics.jsonl written in
 the last `--stale-minutes`), "failed" (no final and nothing written lately: crashed, killed or
 interrupted; `--resume` continues from the newest step_N). Missing files leave blank cells; a
 malformed file is an error naming it (and the line, for JSONL). No torch import: files only.
@@ -160,7 +161,8 @@ def load_run(path: Path, root: Path | None = None, now: float | None = None,
     _selected_eval(run, eval_files(path), read_json(path / "best.json"))
     if run.stage != "pretrain":
         _twins(run)
-    run.status = status(path, run.steps, run.target_steps, now, stale_minutes)
+    budget = section.get("time_budget_s") if isinstance(section, dict) else None
+    run.status = status(path, run.steps, run.target_steps, now, stale_minutes, bool(budget))
     return run
 
 
@@ -270,9 +272,11 @@ def summary_counts(summary: dict, folder: Path) -> tuple[int | None, int | None]
 
 
 def status(path: Path, steps: int | None, target: int | None, now: float | None = None,
-           stale_minutes: float = STALE_MINUTES) -> str:
+           stale_minutes: float = STALE_MINUTES, budgeted: bool = False) -> str:
     if (path / "checkpoints" / "final").is_dir():
-        return "early_stop" if steps is not None and target and steps < target else "done"
+        if steps is not None and target and steps < target:
+            return "time_budget" if budgeted else "early_stop"
+        return "done"
     metrics = path / "metrics.jsonl"
     newest = metrics.stat().st_mtime if metrics.exists() else (path / "run.json").stat().st_mtime
     age = (now if now is not None else time.time()) - newest

@@ -14,6 +14,9 @@
   saves an adapter) and `load_fn(model, dir)` reads one back on resume (default: strict weights).
 - Only parameters with `requires_grad` are optimised; 1-D parameters and embeddings get no
   weight decay.
+- `cfg.time_budget_s` ends training when the loop's wall time (steps, evals and checkpoint
+  writes, summed over resumes) reaches it, with the cosine annealed by then (optim.lr_at); the
+  last step is logged, evaluated and saved as at `steps`, and `stopped` says "time_budget".
 
 The run dir gets `config.toml` (when `config` is given), `metrics.jsonl`, `evals/`, and
 `checkpoints/step_N/` (training/checkpoints.py), the newest `keep_checkpoints` kept, and
@@ -57,7 +60,7 @@ __all__ = ["STATE_FORMAT", "TrainResult", "TrainingError", "autocast_for", "init
 @dataclass
 class TrainResult:
     step: int  # optimizer steps completed
-    stopped: str  # "done" | "early_stop"
+    stopped: str  # "done" | "early_stop" | "time_budget"
     final_dir: Path | None  # checkpoints/final (rank 0), else None
     best: dict | None  # the content of best.json
     last_val: dict | None  # the last eval line
@@ -78,7 +81,7 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
           save_fn: Callable[[nn.Module, Path], None] | None = None,
           load_fn: Callable[[nn.Module, Path], object] | None = None, resume: bool = False,
           tokenizer=None, config: Config | None = None, progress: bool = True) -> TrainResult:
-    """Train `model` in place for cfg.steps optimizer steps (see the module docstring).
+    """Train `model` in place for cfg.steps optimizer steps, or cfg.time_budget_s seconds.
 
     Raises TrainingError on a non-finite loss and checkpoint.CheckpointError when the checkpoint
     to resume from is corrupt (never a silent fresh start).
@@ -105,7 +108,7 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
         return {"step": counters.step, "optimizer": opt.state_dict(),
                 "scheduler": {"kind": "warmup_cosine", "step": counters.step},
                 "rng": ckpt.rng_state(), "data": train_data.state_dict(),
-                "tokens": counters.tokens, "elapsed": counters.elapsed,
+                "tokens": counters.tokens, "elapsed": counters.elapsed, "wall": counters.wall,
                 **evals.state_dict(), "world_size": dist.world}
 
     # -- a fresh start or the newest checkpoint --
@@ -124,6 +127,7 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
         ckpt.set_rng_state(state["rng"])
         counters.step, counters.tokens = state["step"], state["tokens"]
         counters.elapsed = state["elapsed"]
+        counters.wall = state.get("wall", state["elapsed"])  # states from before the budget
         evals.load_state_dict(state)
         if dist.is_main:
             drop_lines_after(run_dir, counters.step)
@@ -139,20 +143,30 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
     guard = NaNGuard(dist, counters.step + 1, str(keeper.dir))
     log = MetricsLogger(run_dir, cfg, dist.is_main, progress, counters.step, counters.tokens)
     stopped = "done"
+    budget = cfg.time_budget_s
+    wall0, clock0 = counters.wall, time.perf_counter()
+
+    def out_of_time() -> bool:
+        return budget > 0 and counters.wall >= budget
+
     try:
-        while counters.step < cfg.steps:
+        while counters.step < cfg.steps and not out_of_time():
             phase = stepper.set_phase()
             t0 = time.perf_counter()
             loss, norm = stepper.step()
             guard.add(loss)
             step = counters.step
-            is_log, is_eval, is_save = log.due(step), evals.due(step), keeper.due(step)
+            if budget > 0:  # rank 0's clock, so every rank takes the same lr and stops together
+                counters.wall = dist.from_main(wall0 + time.perf_counter() - clock0)
+            last = step >= cfg.steps or out_of_time()
+            is_log, is_save = log.due(step) or last, keeper.due(step)
+            is_eval = evals.due(step) or (last and evals.every > 0)
             if is_log or is_eval or is_save:
                 guard.check()
             counters.elapsed += time.perf_counter() - t0
             row: dict = {}
             if is_log:
-                row = log.train_line(step, dist.mean(loss).item(), lr_at(step - 1, cfg),
+                row = log.train_line(step, dist.mean(loss).item(), stepper.lr,
                                      norm.item(), counters.tokens, counters.elapsed)
             early = False
             if is_eval:
@@ -167,6 +181,10 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
                 stopped = "early_stop"
                 print(f"early stop at step {step}: {evals.early_stop} evals without improvement")
                 break
+        if stopped == "done" and counters.step < cfg.steps and out_of_time():
+            stopped = "time_budget"
+            if dist.is_main:
+                print(f"time budget of {budget:g} s spent at step {counters.step} of {cfg.steps}")
     finally:
         log.close()
 

@@ -32,12 +32,18 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device):
                              betas=(cfg.beta1, cfg.beta2), fused=device.type in ("cpu", "cuda"))
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup to cfg.lr, then cosine down to lr·min_lr_ratio at cfg.steps."""
+def lr_at(step: int, cfg: TrainConfig, wall: float = 0.0) -> float:
+    """Linear warmup to cfg.lr, then cosine down to lr·min_lr_ratio at cfg.steps.
+
+    With `cfg.time_budget_s`, the cosine's progress is the larger of the steps' share and the
+    budget's share spent (`wall` seconds so far), so it reaches the floor at whichever ends first.
+    """
     if cfg.warmup and step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     span = max(cfg.steps - cfg.warmup, 1)
     progress = min(max(step - cfg.warmup, 0) / span, 1.0)
+    if cfg.time_budget_s > 0:
+        progress = max(progress, min(wall / cfg.time_budget_s, 1.0))
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 

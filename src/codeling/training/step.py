@@ -24,6 +24,7 @@ class Counters:
     step: int = 0  # optimizer steps completed
     tokens: int = 0  # tokens seen by all ranks together
     elapsed: float = 0.0  # seconds of training and evaluation (not of checkpoint writes)
+    wall: float = 0.0  # seconds of the whole loop, checkpoint writes included (the time budget)
 
 
 def wrap(raw: nn.Module, cfg: TrainConfig, dist: Dist, device: torch.device) -> nn.Module:
@@ -47,6 +48,7 @@ class Stepper:
         self.counters = counters
         self.curriculum = getattr(cfg, "curriculum", None) or []
         self.phase = -1
+        self.lr = 0.0  # the learning rate of the last step
 
     def set_phase(self) -> int:
         """Tell the data which curriculum phase the next step is in; returns it (0 without)."""
@@ -60,7 +62,7 @@ class Stepper:
     def step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step; returns (loss, grad norm) as tensors (no host sync)."""
         cfg, c = self.cfg, self.counters
-        lr = lr_at(c.step, cfg)
+        lr = self.lr = lr_at(c.step, cfg, c.wall)
         for group in self.opt.param_groups:
             group["lr"] = lr
         total = torch.zeros((), device=self.device)
