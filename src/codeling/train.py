@@ -156,8 +156,9 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
             loss, norm = stepper.step()
             guard.add(loss)
             step = counters.step
-            if budget > 0:  # rank 0's clock, so every rank takes the same lr and stops together
-                counters.wall = dist.from_main(wall0 + time.perf_counter() - clock0)
+            counters.wall = wall0 + time.perf_counter() - clock0
+            if budget > 0 and dist.world > 1:  # rank 0's clock: the same lr and stop on all
+                counters.wall = dist.from_main(counters.wall)
             last = step >= cfg.steps or out_of_time()
             is_log, is_save = log.due(step) or last, keeper.due(step)
             is_eval = evals.due(step) or (last and evals.every > 0)
