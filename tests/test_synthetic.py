@@ -378,6 +378,36 @@ def test_indirect_refs_leave_the_names_to_the_signature():
         generate_tasks(10, seed=7, indirect_refs=1.5)
 
 
+def test_novel_names_rename_only_the_arguments_to_pseudo_words():
+    """`tasks.novel_names`: the same tasks as without it, but in about that share of them every
+    argument is a pseudo-word no name pool holds, used consistently by the signature, the
+    description and the solution; the solution still passes its tests."""
+    from codeling.tasks.build import validation_reasons
+    from codeling.tasks.synthetic import names as vocab
+
+    base = generate_tasks(300, seed=11, composed_ratio=0.4)
+    assert generate_tasks(300, seed=11, composed_ratio=0.4, novel_names=0.0) == base
+    got = generate_tasks(300, seed=11, composed_ratio=0.4, novel_names=0.5)
+    assert [(t.test, t.entry_point) for t in got] == [(t.test, t.entry_point) for t in base]
+    novel = [(t, b) for t, b in zip(got, base) if t.extra.get("names") == "novel"]
+    assert 0.4 * len(got) < len(novel) < 0.6 * len(got)
+    pools = {w for ws in vocab.NOUNS.values() for w in ws}
+    for t, b in novel:
+        fn = next(n for n in ast.walk(ast.parse(t.prompt + t.canonical_solution))
+                  if isinstance(n, ast.FunctionDef) and n.name == t.entry_point)
+        args = [a.arg for a in fn.args.args]
+        assert args and not set(args) & pools, args
+        used = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+        assert set(args) <= used, (args, t.canonical_solution)  # the body reads every argument
+        old = [a.arg for a in next(n for n in ast.walk(ast.parse(b.prompt + b.canonical_solution))
+                                   if isinstance(n, ast.FunctionDef)
+                                   and n.name == b.entry_point).args.args]
+        assert not set(old) & used - set(args)  # no name of the original survives in the body
+    assert validation_reasons([t for t, _ in novel[:40]], workers=1, progress=False) == [None] * 40
+    with pytest.raises(ValueError, match="novel_names must be in"):
+        generate_tasks(10, seed=7, novel_names=-0.1)
+
+
 def test_indirect_names_only_where_the_type_says_which_argument():
     r = random.Random(0)
     names = {"fn": "f", "nums": "scores", "k": "limit", "path": "src", "other": "rest"}

@@ -50,6 +50,7 @@ def test_build_mixes_sources_and_reports(built):
     assert report["dropped"].get("mbpp: solution longer than max_solution_lines", 0) > 0
     assert set(report["lengths"]) == {"prompt_chars", "solution_chars", "solution_lines"}
     assert report["indirect_refs"] == {"configured": 0.0, "share": 0.0}
+    assert report["novel_names"] == {"configured": 0.0, "share": 0.0}
 
 
 def test_behavioural_twins_are_dropped_and_reported(built):
@@ -98,12 +99,14 @@ def test_refilled_dev_families_keep_their_names_in_the_description():
     order = dev_family_order(0, (1, 2, 3), None)
     cat, (k, names) = next((c, o) for c, o in order.items() if len(o[1]) > o[0] + 1)
     nxt = names[k]
-    rest = generate_tasks(60, seed=3, families=[nxt, names[-1]], indirect_refs=0.7)
+    rest = generate_tasks(60, seed=3, families=[nxt, names[-1]], indirect_refs=0.7,
+                          novel_names=0.5)
     assert any(t.extra.get("refs") == "indirect" for t in rest if t.extra["family"] == nxt)
+    assert any(t.extra.get("names") == "novel" for t in rest if t.extra["family"] == nxt)
     held: list[str] = []
     pool, rest2 = refill_dev([], rest, held, {cat: (k, names)})
     assert held == [nxt] and pool and all(t.extra["split"] == "dev" for t in pool)
-    assert not any(t.extra.get("refs") for t in pool)
+    assert not any(t.extra.get("refs") or t.extra.get("names") for t in pool)
     assert nxt not in {t.extra["family"] for t in rest2}
 
 
@@ -202,4 +205,7 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     res = subprocess.run([*CLI, "tasks", "--sources", "synthetic", "--out", str(tmp_path / "o"),
                           "tasks.indirect_refs=1.5"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "tasks.indirect_refs must be in [0, 1]" in res.stderr
+    res = subprocess.run([*CLI, "tasks", "--sources", "synthetic", "--out", str(tmp_path / "o"),
+                          "tasks.novel_names=2"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "tasks.novel_names must be in [0, 1]" in res.stderr
     assert not (tmp_path / "o").exists()

@@ -179,6 +179,9 @@ class TasksConfig:
     # share of synthetic tasks whose description calls the arguments by their type ("the given
     # list"), so the names are only in the signature (styles.indirect_names); dev: names always
     indirect_refs: float = 0.0
+    # share of synthetic tasks whose arguments are pseudo-words (names.novel_arg_name), which
+    # only the signature can supply; dev: never
+    novel_names: float = 0.0
     dev_from: str = ""  # an earlier build's folder: reuse its dev set (one dev for ablations)
 
 

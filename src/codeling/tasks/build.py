@@ -73,8 +73,8 @@ def mbpp_tasks(max_lines: int, data_dir: str | None = None, seed: int = 0, style
 def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
            categories: Sequence[str] | None, max_lines: int, data_dir: str | None,
            exclude_families: Sequence[str] = (), composed_ratio: float = 0.0,
-           styles: Sequence[str] = (), mbpp_styles: bool = True, indirect_refs: float = 0.0
-           ) -> tuple[list[Task], Counter]:
+           styles: Sequence[str] = (), mbpp_styles: bool = True, indirect_refs: float = 0.0,
+           novel_names: float = 0.0) -> tuple[list[Task], Counter]:
     tasks: list[Task] = []
     dropped: Counter = Counter()
     for src in sources:
@@ -88,7 +88,7 @@ def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
             tasks += generate_tasks(n, seed=seed, levels=tuple(levels), categories=categories,
                                     exclude_families=tuple(exclude_families),
                                     composed_ratio=composed_ratio, styles_allowed=styles,
-                                    indirect_refs=indirect_refs)
+                                    indirect_refs=indirect_refs, novel_names=novel_names)
         elif src in ("humaneval", "humaneval+", "mini", "mbpp+"):
             raise ConfigError(f"{src} is an evaluation benchmark and cannot be a training source")
         elif Path(src).exists():
@@ -210,14 +210,15 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
                 dev: bool = True, composed_ratio: float = 0.0,
                 twin_check: bool = True, styles: Sequence[str] = (),
                 mbpp_styles: bool = True, dev_from: str | Path | None = None,
-                indirect_refs: float = 0.0) -> dict:
+                indirect_refs: float = 0.0, novel_names: float = 0.0) -> dict:
     """Build DIR/train.jsonl, val.jsonl, dev.jsonl and report.json; returns the report.
     `styles` (synthetic prompt styles; empty: all) and `mbpp_styles` (MBPP prompt augmentation)
     shape the training tasks only: dev is drawn in every style either way, so runs that differ
     in them are compared on the same dev set; `dev_from` (an earlier build's folder or its
     dev.jsonl) makes that exact: its dev set is reused, and its tasks and synthetic families
     are kept out of train/val. `indirect_refs`: the share of synthetic training tasks whose
-    description calls the arguments by their type (dev's always name them).
+    description calls the arguments by their type (dev's always name them); `novel_names`: the
+    share whose arguments have pseudo-word names (dev's never do).
     `twin_check=False` exists for bench/tasks.py (the cost of the check), nothing else."""
     from codeling.tasks.decontam import EVAL_SETS, Decontaminator, load_eval_sets
     from codeling.tasks.twins import check_twins, twin_summary
@@ -229,7 +230,8 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
     # the held-out families never reach train/val: drawn by the seed, or those of dev_from
     held = fixed_families or sorted(f for k, names in order.values() for f in names[:k])
     tasks, dropped = gather(sources, n, seed, levels, categories, max_solution_lines, data_dir,
-                            held, composed_ratio, styles, mbpp_styles, indirect_refs)
+                            held, composed_ratio, styles, mbpp_styles, indirect_refs,
+                            novel_names)
     n_gathered = len(tasks) + sum(dropped.values())
     if not dev_from:
         tasks += dev_pool(held, seed, levels)
@@ -292,6 +294,8 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
         "styles": list(styles) or "all", "mbpp_styles": mbpp_styles,
         "indirect_refs": {"configured": indirect_refs, "share": round(sum(
             t.extra.get("refs") == "indirect" for t in everything) / max(len(everything), 1), 4)},
+        "novel_names": {"configured": novel_names, "share": round(sum(
+            t.extra.get("names") == "novel" for t in everything) / max(len(everything), 1), 4)},
         "dropped": dict(dropped), "allow_contamination": allow_contamination,
         "contaminated": contaminated,
         "contamination": {"checked_against": names, "hits": len(hits),
@@ -334,8 +338,9 @@ def main(args) -> int:
 
     if bad := [s for s in t.styles if s not in STYLES]:
         raise ConfigError(f"tasks.styles: unknown prompt style(s) {bad}; valid: {', '.join(STYLES)}")
-    if not 0.0 <= t.indirect_refs <= 1.0:
-        raise ConfigError(f"tasks.indirect_refs must be in [0, 1], got {t.indirect_refs}")
+    for key in ("indirect_refs", "novel_names"):
+        if not 0.0 <= getattr(t, key) <= 1.0:
+            raise ConfigError(f"tasks.{key} must be in [0, 1], got {getattr(t, key)}")
     if t.categories:
         from codeling.tasks.synthetic import CATEGORIES
 
@@ -349,7 +354,8 @@ def main(args) -> int:
                          data_dir=args.data_dir, workers=t.workers, timeout=t.timeout,
                          progress=not args.quiet, composed_ratio=t.composed_ratio,
                          styles=t.styles, mbpp_styles=t.mbpp_styles,
-                         dev_from=t.dev_from or None, indirect_refs=t.indirect_refs)
+                         dev_from=t.dev_from or None, indirect_refs=t.indirect_refs,
+                         novel_names=t.novel_names)
     twinned = {k: v["eval_tasks_with_twin"] for k, v in report["twins"].items()}
     print(f"train {report['n_train']}  val {report['n_val']}  dev {report['n_dev']}  "
           f"contamination hits {report['contamination']['hits']}  eval tasks with a "

@@ -44,13 +44,14 @@ def refill_dev(pool: list[Task], rest: list[Task], held: list[str],
     """A category whose held-out families lost every task to the checks (twins, mostly) takes
     the next family of its seeded order out of training instead, until one has tasks left.
     Those tasks were drawn for training: the ones whose description calls the arguments by
-    their type (`tasks.indirect_refs`) leave training but do not enter dev, which names them."""
+    their type (`tasks.indirect_refs`) or whose arguments have pseudo-word names
+    (`tasks.novel_names`) leave training but do not enter dev, which has neither."""
     for cat, (k, names) in order.items():
         for name in names[k:-1]:  # a category keeps at least one family for training
             if any(t.category == cat for t in pool):
                 break
             moved = [t for t in rest if t.extra.get("family") == name
-                     and t.extra.get("refs") != "indirect"]
+                     and t.extra.get("refs") != "indirect" and t.extra.get("names") != "novel"]
             rest = [t for t in rest if t.extra.get("family") != name]
             held.append(name)
             for t in moved:

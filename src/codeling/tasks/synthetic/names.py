@@ -151,6 +151,40 @@ def arg_name(role: str, conventional: list[str], taken: set[str], r: random.Rand
     return _draw(lambda: _compound(SHAPE.get(role, "int"), r), taken, "arg")
 
 
+# pseudo-words: syllables no corpus or pool holds, so a model can only get the name from the
+# signature (tasks.novel_names); they split into unusual BPE pieces, the first one included
+_ONSETS = _W("b c d f g h j k l m n p r s t v w z br cr dr fl gl gr pl pr sk st tr sh ch th")
+_VOWELS = _W("a e i o u a e o ai ea ou")
+_CODAS = ("", "", "", "n", "r", "l", "s", "t", "m", "x", "nd", "st", "rk")
+_NOVEL_SUFFIXES = {"ints": _W("s s _list _vals _seq"), "strs": _W("s s _list _words"),
+                   "dict": _W("_map _dict _table"), "grid": _W("_grid _rows"),
+                   "objs": _W("s _list"), "bools": _W("s _flags")}
+
+
+_POOL_WORDS = frozenset(w for ws in NOUNS.values() for w in ws)
+
+
+def _pseudo_word(r: random.Random) -> str:
+    return "".join(r.choice(_ONSETS) + r.choice(_VOWELS) + r.choice(_CODAS)
+                   for _ in range(r.choice((1, 2, 2, 2, 3))))
+
+
+def novel_arg_name(role: str, taken: set[str], r: random.Random) -> str:
+    """An argument name made of pseudo-words, shaped for its role (`blorvens`, `raw_quimtax`,
+    `drestoka_map`): nothing a model could have memorised."""
+    shape = SHAPE.get(role, "int")
+
+    def make() -> str:
+        word = _pseudo_word(r)
+        if r.random() < 0.2:
+            word = f"{r.choice(ADJS)}_{word}"
+        if shape in _NOVEL_SUFFIXES and r.random() < 0.7:
+            word += r.choice(_NOVEL_SUFFIXES[shape])
+        return word
+    # a syllable can spell a pool word ("mat"): never one of those
+    return _draw(make, taken | _POOL_WORDS, "arg")
+
+
 def fn_name(synonyms: list[str], taken: set[str], r: random.Random) -> str:
     """A function name: a family synonym, a synonym reshaped, or a generic compound."""
     pool = [n for n in synonyms if ok(n, taken)]

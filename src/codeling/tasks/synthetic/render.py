@@ -45,6 +45,20 @@ def pick_names(fam: Family, sol: str, consts: dict[str, Any], r: random.Random) 
     return mapping
 
 
+def novel_arguments(fam: Family, sol: str, names: dict[str, str], r: random.Random
+                    ) -> dict[str, str]:
+    """`names` with every argument renamed to a pseudo-word (names.novel_arg_name), still
+    distinct from each other and from every other name of the task."""
+    arg_roles = {a.role for a in fam.args}
+    taken = literal_names(sol, fam.setup) | {"self"} | {
+        v for k, v in names.items() if k not in arg_roles}
+    out = dict(names)
+    for a in fam.args:
+        out[a.role] = vocab.novel_arg_name(a.role, taken, r)
+        taken.add(out[a.role])
+    return out
+
+
 def render_type(t: str, style: str) -> str:
     if style == "builtin":
         t = re.sub(r"\b(List|Dict|Tuple|Set)\[", lambda m: m.group(1).lower() + "[", t)

@@ -223,6 +223,10 @@ def task_from(fam: Family, sol_index: int, consts: dict, fn: Callable,
     descriptions)."""
     cases, spare = cases_spare
     names = render.pick_names(fam, fam.sols[sol_index], consts, r)
+    novel = bool(surface.novel) and random.Random(f"{task_id}/novel").random() < surface.novel
+    if novel:  # its own stream too: the same task as novel = 0 but for the argument names
+        names = render.novel_arguments(fam, fam.sols[sol_index], names,
+                                       random.Random(f"{task_id}/novel-names"))
     hints = r.choice(render.HINT_STYLES)
     template = r.choice(fam.docs)
     if fam.notes and r.random() < 0.5:
@@ -242,7 +246,7 @@ def task_from(fam: Family, sol_index: int, consts: dict, fn: Callable,
                        examples_for(cases, spare, r, not has_files), fam.setup)
     taken = set(names.values()) | literal_names(fam.sols[sol_index], fam.setup)
     prompt, style = render_prompt(spec, hints, r, taken, allowed=surface.styles)
-    refs = {"refs": "indirect"} if indirect else {}
+    refs = ({"refs": "indirect"} if indirect else {}) | ({"names": "novel"} if novel else {})
     return Task(task_id=task_id, prompt=prompt, entry_point=names["fn"],
                 canonical_solution=render.solution(fam.sols[sol_index], names),
                 test=render.test_code(cases, r), category=fam.category, level=fam.level,
@@ -276,8 +280,8 @@ def select_families(levels: Sequence[int], categories: Sequence[str] | None,
 def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
                    categories: Sequence[str] | None = None, families: Sequence[str] | None = None,
                    exclude_families: Sequence[str] = (), composed_ratio: float = 0.0,
-                   styles_allowed: Sequence[str] = (), indirect_refs: float = 0.0
-                   ) -> list[Task]:
+                   styles_allowed: Sequence[str] = (), indirect_refs: float = 0.0,
+                   novel_names: float = 0.0) -> list[Task]:
     """n distinct tasks (by normalised prompt + solution), deterministic for a seed.
 
     Categories are drawn with weight sqrt(number of families) so small categories are not
@@ -286,16 +290,18 @@ def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
     tasks are composed ones (compose.py), whose levels and categories are filtered the same way.
     `styles_allowed` limits the prompt styles (empty: all of styles.STYLES by their weights);
     in a share `indirect_refs` of the tasks the description calls the arguments by their type
-    ("the given list") instead of their names (styles.indirect_names)."""
+    ("the given list") instead of their names (styles.indirect_names); in a share
+    `novel_names` the arguments are named with pseudo-words (names.novel_arg_name)."""
     from codeling.tasks.synthetic import compose
 
-    for key, share in (("composed_ratio", composed_ratio), ("indirect_refs", indirect_refs)):
+    for key, share in (("composed_ratio", composed_ratio), ("indirect_refs", indirect_refs),
+                       ("novel_names", novel_names)):
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{key} must be in [0, 1], got {share}")
     bad = [s for s in styles_allowed if s not in styles.STYLES]
     if bad:
         raise ValueError(f"unknown prompt style(s) {bad}; valid: {', '.join(styles.STYLES)}")
-    surface = styles.Surface(tuple(styles_allowed), indirect_refs)
+    surface = styles.Surface(tuple(styles_allowed), indirect_refs, novel_names)
     fams = select_families(levels, categories, families, exclude_families)
     if not fams and composed_ratio < 1.0 and n > 0:
         raise ValueError(f"no synthetic families for levels {tuple(levels)} and categories "

@@ -65,9 +65,11 @@ class Spec:
 
 @dataclass(frozen=True)
 class Surface:
-    """How the generator may phrase tasks (`tasks.styles`, `tasks.indirect_refs`)."""
+    """How the generator may phrase tasks (`tasks.styles`, `tasks.indirect_refs`,
+    `tasks.novel_names`)."""
     styles: tuple[str, ...] = ()  # the prompt styles allowed; empty: all of STYLES
     indirect: float = 0.0  # share of tasks whose description calls arguments by their type
+    novel: float = 0.0  # share of tasks whose arguments have pseudo-word names
 
 
 ANY = Surface()  # every style, names in every description
