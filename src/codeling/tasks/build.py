@@ -173,6 +173,11 @@ def style_shares(tasks: list[Task]) -> dict[str, float]:
     return {k: round(v / max(len(tasks), 1), 4) for k, v in sorted(counts.items())}
 
 
+def marked_share(tasks: list[Task], key: str, value: str) -> float:
+    """Share of tasks whose extra `key` is `value` (a generator lever's mark)."""
+    return round(sum(t.extra.get(key) == value for t in tasks) / max(len(tasks), 1), 4)
+
+
 def _short(reason: str) -> str:
     head = reason.split(":")[0] if reason else "timed out"
     return f"fails ({head})" if head != "timed out" else "times out"
@@ -292,10 +297,10 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
         "by_level": {str(k): v for k, v in sorted(Counter(t.level for t in everything).items())},
         "by_style": style_shares(everything), "composed_ratio": composed_ratio,
         "styles": list(styles) or "all", "mbpp_styles": mbpp_styles,
-        "indirect_refs": {"configured": indirect_refs, "share": round(sum(
-            t.extra.get("refs") == "indirect" for t in everything) / max(len(everything), 1), 4)},
-        "novel_names": {"configured": novel_names, "share": round(sum(
-            t.extra.get("names") == "novel" for t in everything) / max(len(everything), 1), 4)},
+        "indirect_refs": {"configured": indirect_refs,
+                          "share": marked_share(everything, "refs", "indirect")},
+        "novel_names": {"configured": novel_names,
+                        "share": marked_share(everything, "names", "novel")},
         "dropped": dict(dropped), "allow_contamination": allow_contamination,
         "contaminated": contaminated,
         "contamination": {"checked_against": names, "hits": len(hits),

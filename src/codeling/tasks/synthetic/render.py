@@ -27,10 +27,15 @@ TYPING_NAMES = ("List", "Dict", "Tuple", "Set", "Optional")
 _PLACEHOLDER = re.compile(r"\$(\w+)")
 
 
+def _literal(fam: Family, sol: str) -> set[str]:
+    """Identifiers the solution template or the setup use literally: never a chosen name."""
+    return literal_names(sol, fam.setup) | {"self"}
+
+
 def pick_names(fam: Family, sol: str, consts: dict[str, Any], r: random.Random) -> dict[str, str]:
     """Choose the function name, argument names and local names (vocab: names.py), all distinct and
     never clashing with identifiers the templates or the setup use literally."""
-    taken = literal_names(sol, fam.setup) | {"self"}
+    taken = _literal(fam, sol)
     mapping: dict[str, str] = {"fn": vocab.fn_name(fam.names, taken, r)}
     taken.add(mapping["fn"])
     for a in fam.args:
@@ -50,8 +55,7 @@ def novel_arguments(fam: Family, sol: str, names: dict[str, str], r: random.Rand
     """`names` with every argument renamed to a pseudo-word (names.novel_arg_name), still
     distinct from each other and from every other name of the task."""
     arg_roles = {a.role for a in fam.args}
-    taken = literal_names(sol, fam.setup) | {"self"} | {
-        v for k, v in names.items() if k not in arg_roles}
+    taken = _literal(fam, sol) | {v for k, v in names.items() if k not in arg_roles}
     out = dict(names)
     for a in fam.args:
         out[a.role] = vocab.novel_arg_name(a.role, taken, r)
