@@ -43,8 +43,11 @@ def test_mbpp_and_synthetic_coverage():
     mbpp = coverage(load_benchmark("mbpp"))
     assert mbpp["with_examples"] >= 495  # every MBPP prompt carries one test as a doctest
     syn = coverage(generate_tasks(200, seed=4, levels=(1, 2, 3)))
-    assert 0.3 < syn["fraction"] < 1.0  # some prompt styles state no example at all
-    assert syn["by_style"]
+    # styles that carry their examples as doctests or MBPP asserts must yield every one of them
+    for style in ("doctest", "mbpp"):
+        got, n = map(int, syn["by_style"][style].split("/"))
+        assert n > 0 and got == n, (style, syn["by_style"][style])
+    assert syn["fraction"] < 1.0  # prose and one-line styles state no example at all
 
 
 def test_inline_forms_and_prose_is_not_an_example():
@@ -58,10 +61,21 @@ def test_inline_forms_and_prose_is_not_an_example():
         ("f(7)", "14")]
 
 
-def test_hidden_test_is_never_read():
-    t = Task("x/1", 'def g(a):\n    """Return a + 1."""\n', "g", "    return a + 1\n",
-             "def check(c):\n    assert c(1) == 2\n")
-    assert extract_examples(t.prompt, t.entry_point) == []
+def test_hidden_test_is_never_read(sandbox):
+    # the prompt states g(1) -> 2; the hidden test asks a value the prompt never shows
+    t = Task("x/1", 'def g(a):\n    """Return a + 1.\n\n    >>> g(1)\n    2\n    """\n', "g",
+             "    return a + 1\n", "def check(c):\n    assert c(41) == 42  # HIDDEN-CHECK\n")
+    ex = extract_examples(t.prompt, t.entry_point)
+    assert [(e.source, e.expected) for e in ex] == [("g(1)", "2")]
+    only_examples = "    return 2 if a == 1 else 0\n"  # right on the example, wrong elsewhere
+    program = example_program(t, only_examples, ex)
+    assert "HIDDEN-CHECK" not in program and "41" not in program and t.test not in program
+    cands = _candidates(t, [("    return None\n", -0.1), (only_examples, -3.0)])
+    judge_examples({t.task_id: t}, cands, sandbox, {t.task_id: ex})
+    row = selected_rows([t], cands)[0]
+    # selection saw only the examples: the candidate that fails the hidden test is chosen
+    assert row["completion"] == only_examples and row["selection"] == "passed examples"
+    assert not sandbox.run_all([t.program(only_examples)])[0].passed
 
 
 def test_reference_solutions_pass_their_examples_and_wrong_ones_fail(sandbox):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
+import transformers
 
 from codeling.checkpoint import save_model
 from codeling.config import ModelConfig, list_presets, load_config
@@ -19,7 +22,6 @@ def tiny(**kw) -> CodelingLM:
 @pytest.mark.parametrize("shape", [{}, {"n_kv_head": 2}, {"n_kv_head": 1, "tie_embeddings": False}],
                          ids=["mha", "gqa", "mqa-untied"])
 def test_transformers_loads_our_checkpoint_with_equal_logits(tmp_path, shape):
-    transformers = pytest.importorskip("transformers")
     ours = tiny(**shape)
     save_model(ours, tmp_path)
     hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path).eval()
@@ -63,6 +65,10 @@ def test_preset_parameter_counts(capsys):
             counts[name] = CodelingLM(cfg).num_params()
     with capsys.disabled():
         print("\n" + ", ".join(f"{k}: {v / 1e6:.2f}M" for k, v in counts.items()))
-    assert abs(counts["v1-29m"] - 29e6) <= 0.1 * 29e6
+    # a size in the name ("v2-105m") is the true count within 5%; the rest are the CPU track
+    sized = {n: int(m.group(1)) * 1e6 for n in counts
+             if (m := re.search(r"-(\d+)m$", n))}
+    assert set(sized) >= {"v1-29m", "v2-52m", "v2-88m", "v2-105m"}
+    for name, size in sized.items():
+        assert abs(counts[name] - size) <= 0.05 * size, (name, counts[name])
     assert counts["smoke"] < 1e6 and counts["cpu"] < 10e6  # the CPU track stays below 10M
-    assert counts["v2-52m"] < counts["v2-88m"] < counts["v2-105m"]

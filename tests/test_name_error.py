@@ -11,8 +11,10 @@ from codeling.tasks.benchmarks import load_benchmark
 
 
 def test_name_error_rate_from_real_sandbox_rows(tmp_path):
-    tasks = load_benchmark("mini")[:2]
-    t0, t1 = tasks
+    mini = load_benchmark("mini")
+    t0, t1 = mini[0], mini[3]  # two categories, so the per-category branch is exercised
+    tasks = [t0, t1]
+    assert t0.category != t1.category
     samples = [
         {"task_id": t0.task_id, "completion": t0.canonical_solution},  # passes
         # a name from a memorised pool, not the prompt's signature: NameError when called
@@ -26,11 +28,8 @@ def test_name_error_rate_from_real_sandbox_rows(tmp_path):
     assert rows[1]["result"].startswith("failed: NameError"), rows[1]["result"]
     assert not rows[2]["passed"] and not is_name_error(rows[2]), rows[2]["result"]
     assert summary["name_error_rate"] == round(1 / 3, 4)
-    by_task_cat = {t.task_id: t.category or "uncategorised" for t in tasks}
-    cat0 = summary["per_category"][by_task_cat[t0.task_id]]
-    if by_task_cat[t0.task_id] != by_task_cat[t1.task_id]:
-        assert cat0["name_error_rate"] == 0.5
-        assert summary["per_category"][by_task_cat[t1.task_id]]["name_error_rate"] == 0.0
+    assert summary["per_category"][t0.category]["name_error_rate"] == 0.5
+    assert summary["per_category"][t1.category]["name_error_rate"] == 0.0
     for row in summary["per_style"].values():
         assert "name_error_rate" in row
 

@@ -7,6 +7,7 @@ import json as json_pkg
 from pathlib import Path
 
 import pytest
+import transformers
 
 from codeling.cli import main as cli_main
 from codeling.config import ConfigError
@@ -100,7 +101,6 @@ def test_python_pretokenizer_beats_gpt2(corpus: Path) -> None:
 
 
 def test_autotokenizer_encodes_identically(corpus: Path, built: tuple[Path, dict]) -> None:
-    transformers = pytest.importorskip("transformers")
     out = built[0]
     ours = load_tokenizer(out)
     hf = transformers.AutoTokenizer.from_pretrained(str(out))

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -112,10 +111,6 @@ def load_tokenizer(path: str | Path) -> CodelingTokenizer:
         return CodelingTokenizer(Tokenizer.from_file(str(f)))
     except Exception as e:  # tokenizers raises a bare Exception on a corrupt file
         raise ValueError(f"{f}: not a valid tokenizer file ({e})") from e
-
-
-def tokenizer_info(path: str | Path) -> dict:
-    return json.loads((Path(path) / "tokenizer_config.json").read_text())
 
 
 def corpus_texts(path: str | Path, max_bytes: float | None = None) -> Iterator[tuple[str, str]]:
