@@ -18,7 +18,6 @@ sections. A new section is a dataclass plus a field of `Config`. Resumed runs: r
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -27,11 +26,10 @@ from typing import Any, ClassVar
 
 import tomli_w
 
+from codeling.configerror import ConfigError
+from codeling.configerror import nearest as _nearest
 from codeling.io import atomic_write_text
-
-
-class ConfigError(ValueError):
-    pass
+from codeling.presets import _load_preset_dict
 
 
 @dataclass
@@ -68,12 +66,26 @@ class ModelConfig:
     norm_eps: float = 1e-5
     tie_embeddings: bool = True  # small vocabulary: tying saves a big share of the parameters
     init_std: float = 0.02
+    # Block options (the modded-nanogpt / nanochat speedrun block); all off is the Llama block.
+    # hf_arch.py names the HF architecture each combination loads as, or why none does.
+    qk_norm: bool = False  # RMSNorm on each head's q and k before RoPE (Qwen3's q_norm/k_norm)
+    mlp: str = "swiglu"  # swiglu | relu2 (ungated ReLU², 1.5x as wide: the same parameters)
+    norm_weights: bool = True  # false: RMSNorms without gains, as nanochat and modded-nanogpt
+    embed_norm: bool = False  # RMSNorm on the token embeddings before the first block
+    logit_softcap: float = 0.0  # logits = c·tanh(logits / c); 0: off
+    zero_init_proj: bool = False  # o_proj and down_proj start at zero (init only)
+    zero_init_head: bool = False  # an untied lm_head starts at zero (init only)
+    # no HF architecture has these two, so a model with them saves for codeling only:
+    value_embeds: int = 0  # embedding tables mixed into v of the first and last this-many layers
+    resid_scalars: bool = False  # learnable per-layer weights of the residual and of x0
 
     @property
     def ffn_dim(self) -> int:
         if self.d_ff:
             return self.d_ff
-        return -(-int(8 * self.d_model / 3) // 64) * 64
+        swiglu = -(-int(8 * self.d_model / 3) // 64) * 64
+        # ReLU² has two matrices to SwiGLU's three: 1.5x the width keeps the parameter count
+        return swiglu * 3 // 2 if self.mlp == "relu2" else swiglu
 
     @property
     def head_dim(self) -> int:
@@ -251,12 +263,6 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
-def _nearest(name: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(name, options, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return f"{hint} Valid: {', '.join(options)}."
-
-
 def _apply(obj: Any, values: dict, where: str) -> None:
     names = [f.name for f in dataclasses.fields(obj)]
     for key, value in values.items():
@@ -321,8 +327,6 @@ def _apply_override(cfg: Config, path: list[str], value: Any) -> None:
 def load_config(preset: str | None = None, overrides: list[str] | tuple[str, ...] = (),
                 section: str | None = None) -> Config:
     """Resolve a preset plus overrides. `section` lets bare keys address a stage's own section."""
-    from codeling.presets import _load_preset_dict
-
     cfg = Config()
     if preset:
         data = _load_preset_dict(preset)

@@ -1,6 +1,6 @@
 """Presets: TOML files in `codeling/configs/` (the repo's `configs/` points there), each any
 subset of the config sections; `base = "other"` inherits another preset, key by key within a
-section. `codeling.config` re-exports these names.
+section. `codeling.config` re-exports these names; the errors come from configerror.py, below both.
 """
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from codeling.config import ConfigError, _nearest
+from codeling.configerror import ConfigError
+from codeling.configerror import nearest as _nearest
 
 PRESET_DIR = Path(__file__).parent / "configs"
 

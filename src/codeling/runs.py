@@ -42,7 +42,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from codeling.io import DataError, iter_jsonl
@@ -55,6 +54,7 @@ from codeling.reporting.files import (
     read_toml,
     tasks_report_path,
 )
+from codeling.reporting.run import Run
 from codeling.reporting.table import format_table, human, to_csv
 
 SUCCESS_FRACTION = 5 / 20  # docs/plan.md: "at least 5 of 20 mini tasks"
@@ -63,64 +63,6 @@ VERDICTS = {"success": "success", "partial": "partial: more data or Option B (bi
 TRAINED_STAGES = ("distill", "sft", "pretrain")  # later stages first: the model evaluated last
 STALE_MINUTES = 15.0
 LEGACY_SET = "mini"  # in-training evals without `eval_set` were mini-HumanEval
-
-
-@dataclass
-class Run:
-    """Everything the table and the report need about one run folder."""
-
-    path: Path
-    name: str
-    stage: str = ""
-    base: str = ""
-    params: int | None = None
-    trainable_params: int | None = None
-    data: str = ""  # "12.3M tokens" or "1,234 tasks"
-    steps: int | None = None  # the last step logged
-    target_steps: int | None = None  # from config.toml
-    best_pass: int | None = None  # mini pass count (final eval, else pre-dev in-training best)
-    n_tasks: int | None = None
-    best_step: int | None = None  # the selected step (best.json), when mini came from it
-    selected_on: str = ""  # "dev" | "val_loss" | "mini" (pre-dev runs) | "score" | ""
-    selected_step: int | None = None
-    dev_pass: int | None = None  # dev pass count at the selected step
-    dev_n: int | None = None
-    mini_info: bool = False  # an information-only mini curve was recorded
-    humaneval: float | None = None  # pass@1
-    syntax: float | None = None  # rate, 0-1: the final mini eval's, else the selected eval's
-    collapse: float | None = None
-    verdict: str = "n/a"
-    status: str = ""
-    tokens: int | None = None
-    elapsed_s: float | None = None
-    tasks_report: Path | None = None  # report.json of the task set
-    twins: dict[str, dict] | None = None  # benchmark -> report.json twins entry
-    contaminated: bool = False
-    evals: dict[str, dict] = field(default_factory=dict)  # benchmark -> summary.json
-    eval_dirs: dict[str, str] = field(default_factory=dict)  # benchmark -> folder
-    info: dict = field(default_factory=dict)  # run.json
-    config: dict = field(default_factory=dict)  # config.toml
-    metrics: list[dict] = field(default_factory=list)  # metrics.jsonl lines
-
-    def twin_counts(self) -> dict[str, int] | None:
-        """benchmark -> eval tasks with a twin in the training data (None: not checked)."""
-        if self.twins is None:
-            return None
-        return {b: v["eval_tasks_with_twin"] for b, v in self.twins.items()}
-
-    def row(self) -> dict:
-        """The table's columns (JSON/CSV friendly; rates as 0-1 floats)."""
-        return {"name": self.name, "stage": self.stage, "base": self.base,
-                "params": self.params, "trainable_params": self.trainable_params,
-                "data": self.data, "steps": self.steps, "target_steps": self.target_steps,
-                "selected_on": self.selected_on or None, "selected_step": self.selected_step,
-                "dev_pass": self.dev_pass, "dev_n_tasks": self.dev_n,
-                "best_pass": self.best_pass, "n_tasks": self.n_tasks, "best_step": self.best_step,
-                "humaneval_pass@1": self.humaneval, "syntax_valid": self.syntax,
-                "collapse_rate": self.collapse, "twins": self.twin_counts(),
-                "contaminated": self.contaminated, "verdict": self.verdict,
-                "status": self.status, "tokens": self.tokens, "elapsed_s": self.elapsed_s,
-                "path": str(self.path), "evals": {k: _brief(v) for k, v in self.evals.items()}}
 
 
 def verdict(best_pass: int | None, n_tasks: int | None) -> str:
@@ -313,13 +255,6 @@ def collect_runs(roots: list[Path], now: float | None = None,
     for r in runs:
         finish(r)
     return runs
-
-
-
-
-def _brief(summary: dict) -> dict:
-    keep = ("benchmark", "pass@", "syntax_valid", "collapse_rate", "n_tasks", "n_samples")
-    return {k: v for k, v in summary.items() if k.startswith(keep)}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from codeling.io import atomic_write_bytes
 from codeling.reporting.files import read_json
 
 if TYPE_CHECKING:
-    from codeling.runs import Run
+    from codeling.reporting.run import Run
 
 
 def _save(fig, path: Path) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from codeling.runs import Run
+from codeling.reporting.run import Run
 
 
 def human(n: float | None) -> str:
@@ -82,8 +80,6 @@ def to_csv(runs: list[Run]) -> str:
         for bench, n in (row.pop("twins") or {}).items():
             row[f"{bench} twins"] = n
         rows.append(row)
-    from codeling.runs import Run  # here: runs.py imports this module
-
     fields = [k for k in Run(Path("."), "").row() if k not in ("evals", "twins")]
     fields += sorted({k for row in rows for k in row if k not in fields})
     buf = io.StringIO()

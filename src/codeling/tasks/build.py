@@ -45,7 +45,8 @@ from codeling.tasks.dev import (
     refill_dev,
     restyle_mbpp,
 )
-from codeling.tasks.schema import Task, read_task_records
+from codeling.tasks.records import read_task_records
+from codeling.tasks.schema import Task
 
 TRIVIAL_BODY = "    pass\n"
 

@@ -19,6 +19,7 @@ from codeling.tasks.synthetic import (  # noqa: F401  (importing registers the f
     structures,
 )
 from codeling.tasks.synthetic.core import CATEGORIES, FAMILIES, Family, family
-from codeling.tasks.synthetic.sampler import generate_tasks, make_task
+from codeling.tasks.synthetic.generator import generate_tasks
+from codeling.tasks.synthetic.sampler import make_task
 
 __all__ = ["CATEGORIES", "FAMILIES", "Family", "family", "generate_tasks", "make_task"]
