@@ -1,8 +1,9 @@
 """Checkpoints are Hugging Face model directories, written atomically.
 
 A checkpoint directory holds:
-  config.json            LlamaConfig fields (+ "codeling": our ModelConfig)
-  model.safetensors      weights under Llama names (lm_head omitted when tied)
+  config.json            the HF architecture's fields (hf_arch.py: Llama unless a block option
+                         asks for another) + "codeling": our ModelConfig
+  model.safetensors      weights under that architecture's names (lm_head omitted when tied)
   tokenizer.json (+ tokenizer_config.json, special_tokens_map.json)
   trainer_state.pt       optional: optimizer, scheduler, RNG states, data position (train.py)
 
@@ -30,7 +31,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from codeling import hf_arch
 from codeling.config import ModelConfig
+from codeling.hf_arch import NoHFArchitecture
 from codeling.io import atomic_write_json
 from codeling.model import CodelingLM
 
@@ -39,24 +42,35 @@ class CheckpointError(RuntimeError):
     pass
 
 
+def _model_type(cfg: ModelConfig) -> str | None:
+    try:
+        return hf_arch.hf_model_type(cfg)
+    except NoHFArchitecture:
+        return None
+
+
 def hf_config(cfg: ModelConfig, eot_id: int | None = None, pad_id: int | None = None) -> dict:
+    try:
+        arch = hf_arch.hf_fields(cfg, hf_arch.hf_model_type(cfg))
+    except NoHFArchitecture as e:
+        # an unknown model_type makes transformers refuse by name instead of loading a model
+        # that computes something else
+        return {"architectures": ["CodelingLM"], "model_type": "codeling",
+                "codeling_hf": f"not loadable in transformers: {e}",
+                "codeling": dataclasses.asdict(cfg)}
     return {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
+        **arch,
         "vocab_size": cfg.vocab_size,
         "hidden_size": cfg.d_model,
         "intermediate_size": cfg.ffn_dim,
         "num_hidden_layers": cfg.n_layer,
         "num_attention_heads": cfg.n_head,
         "num_key_value_heads": cfg.n_kv_head,
-        "head_dim": cfg.head_dim,
-        "hidden_act": "silu",
         "max_position_embeddings": cfg.max_seq_len,
         "rms_norm_eps": cfg.norm_eps,
         "rope_theta": cfg.rope_theta,
         "tie_word_embeddings": cfg.tie_embeddings,
         "attention_bias": False,
-        "mlp_bias": False,
         "bos_token_id": eot_id,
         "eos_token_id": eot_id,
         "pad_token_id": pad_id,
@@ -101,7 +115,8 @@ def write_model_files(model: CodelingLM, out_dir: str | Path, tokenizer=None) ->
     eot = tokenizer.eot_id if tokenizer is not None else None
     pad = tokenizer.pad_id if tokenizer is not None else None
     atomic_write_json(out / "config.json", hf_config(model.config, eot, pad))
-    save_file(model_state(model), str(out / "model.safetensors"), metadata={"format": "pt"})
+    state = hf_arch.to_hf_names(model_state(model), _model_type(model.config))
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     if tokenizer is not None:
         tokenizer.save(out)
 
@@ -127,9 +142,16 @@ def read_model_config(ckpt: str | Path) -> ModelConfig:
         raise CheckpointError(f"{path}: corrupt config.json ({e})") from e
     if "codeling" in data:
         return ModelConfig(**data["codeling"])
-    # a plain Llama config written by another tool
+    # a plain Llama (or Qwen3, Arcee, Apertus, NanoChat) config written by another tool
+    try:
+        block = hf_arch.options_from_hf(data.get("model_type", "llama"),
+                                        data.get("hidden_act", "silu"),
+                                        data.get("final_logit_softcapping"))
+    except NoHFArchitecture as e:
+        raise CheckpointError(f"{path}: {e}") from e
     try:
         return ModelConfig(
+            **block,
             vocab_size=data["vocab_size"], n_layer=data["num_hidden_layers"],
             n_head=data["num_attention_heads"],
             n_kv_head=data.get("num_key_value_heads", data["num_attention_heads"]),
@@ -150,6 +172,7 @@ def load_weights(model: CodelingLM, ckpt: str | Path) -> CodelingLM:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: corrupt or truncated weights ({e})") from e
+    state = hf_arch.from_hf_names(state, _model_type(model.config))
     tied = model.config.tie_embeddings
     if tied:
         state.pop("lm_head.weight", None)

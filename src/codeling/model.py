@@ -18,16 +18,17 @@ from codeling.config import ModelConfig
 
 
 class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float):
+    def __init__(self, dim: int, eps: float, weight: bool = True):
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(dim))
+        # a gain-free norm (ModelConfig.norm_weights = false) holds no parameter, as HF's NanoChat
+        self.weight = nn.Parameter(torch.ones(dim)) if weight else None
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # computed in fp32 as HF does, so logits match under bf16 autocast too
         h = x.float()
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * h.to(x.dtype)
+        h = (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
+        return h if self.weight is None else self.weight * h
 
 
 def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float,
@@ -80,13 +81,26 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.d_model, cfg.n_kv_head * hd, bias=False)
         self.v_proj = nn.Linear(cfg.d_model, cfg.n_kv_head * hd, bias=False)
         self.o_proj = nn.Linear(cfg.n_head * hd, cfg.d_model, bias=False)
+        if cfg.qk_norm:  # per head, before RoPE, as Qwen3 (logits stay bounded at high lr)
+            self.q_norm = RMSNorm(hd, cfg.norm_eps, cfg.norm_weights)
+            self.k_norm = RMSNorm(hd, cfg.norm_eps, cfg.norm_weights)
+        if value_embed_table(cfg, layer) is not None:
+            # v = a·v + b·value_embedding(token), a and b learnt (modded-nanogpt starts both at .5)
+            self.ve_lambdas = nn.Parameter(torch.full((2,), 0.5))
 
-    def forward(self, x, cos, sin, cache: KVCache | None, mask: torch.Tensor | None):
+    def forward(self, x, cos, sin, cache: KVCache | None, mask: torch.Tensor | None,
+                ve: torch.Tensor | None = None):
         B, T, _ = x.shape
         hd, nh, nkv = self.cfg.head_dim, self.cfg.n_head, self.cfg.n_kv_head
-        q = self.q_proj(x).view(B, T, nh, hd).transpose(1, 2)
-        k = self.k_proj(x).view(B, T, nkv, hd).transpose(1, 2)
+        q = self.q_proj(x).view(B, T, nh, hd)
+        k = self.k_proj(x).view(B, T, nkv, hd)
+        if self.cfg.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = self.v_proj(x).view(B, T, nkv, hd).transpose(1, 2)
+        if ve is not None:
+            ve = ve.view(B, T, nkv, hd).transpose(1, 2).to(v.dtype)
+            v = self.ve_lambdas[0] * v + self.ve_lambdas[1] * ve
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             k, v = cache.update(self.layer, k, v)
@@ -101,27 +115,44 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
+    """SwiGLU (Llama), or ungated ReLU² (modded-nanogpt; Arcee, Apertus, NanoChat in HF)."""
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.gate_proj = nn.Linear(cfg.d_model, cfg.ffn_dim, bias=False)
+        self.gated = cfg.mlp == "swiglu"
+        if self.gated:
+            self.gate_proj = nn.Linear(cfg.d_model, cfg.ffn_dim, bias=False)
         self.up_proj = nn.Linear(cfg.d_model, cfg.ffn_dim, bias=False)
         self.down_proj = nn.Linear(cfg.ffn_dim, cfg.d_model, bias=False)
 
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        if self.gated:
+            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(F.relu(self.up_proj(x)).square())
 
 
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
-        self.input_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.input_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps, cfg.norm_weights)
         self.self_attn = Attention(cfg, layer)
-        self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps, cfg.norm_weights)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin, cache, mask):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, mask)
+    def forward(self, x, cos, sin, cache, mask, ve=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, mask, ve)
         return x + self.mlp(self.post_attention_layernorm(x))
+
+
+def value_embed_table(cfg: ModelConfig, layer: int) -> int | None:
+    """Which value-embedding table feeds `layer`: table i serves layer i and layer
+    n_layer - value_embeds + i (the first and last layers, as modded-nanogpt), others none."""
+    k = cfg.value_embeds
+    if layer < k:
+        return layer
+    if layer >= cfg.n_layer - k:
+        return layer - (cfg.n_layer - k)
+    return None
 
 
 class Backbone(nn.Module):
@@ -129,7 +160,19 @@ class Backbone(nn.Module):
         super().__init__()
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
-        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps, cfg.norm_weights)
+        # the options' modules come after the Llama ones, so a default model's state is unchanged
+        if cfg.embed_norm:
+            self.embed_norm = RMSNorm(cfg.d_model, cfg.norm_eps, cfg.norm_weights)
+        if cfg.value_embeds:
+            kv_dim = cfg.n_kv_head * cfg.head_dim
+            self.value_embeds = nn.ModuleList(nn.Embedding(cfg.vocab_size, kv_dim)
+                                              for _ in range(cfg.value_embeds))
+        if cfg.resid_scalars:
+            # before block i: x = resid_lambdas[i]·x + x0_lambdas[i]·x0 (nanochat); 1 and 0 at
+            # init, so the model starts as the plain residual stream
+            self.resid_lambdas = nn.Parameter(torch.ones(cfg.n_layer))
+            self.x0_lambdas = nn.Parameter(torch.zeros(cfg.n_layer))
 
 
 class CodelingLM(nn.Module):
@@ -138,6 +181,7 @@ class CodelingLM(nn.Module):
         if cfg.d_model % cfg.n_head or cfg.n_head % cfg.n_kv_head:
             raise ValueError(f"d_model {cfg.d_model} must divide by n_head {cfg.n_head}, and "
                              f"n_head by n_kv_head {cfg.n_kv_head}")
+        check_block_options(cfg)
         self.config = cfg
         self.model = Backbone(cfg)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
@@ -146,13 +190,22 @@ class CodelingLM(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        std = self.config.init_std
+        cfg = self.config
+        std = cfg.init_std
         for name, p in self.named_parameters():
-            if p.dim() == 1:
+            if name.endswith("x0_lambdas"):
+                nn.init.zeros_(p)
+            elif name.endswith("ve_lambdas"):
+                nn.init.constant_(p, 0.5)
+            elif p.dim() == 1:
                 nn.init.ones_(p)
             elif name.endswith(("o_proj.weight", "down_proj.weight")):
-                # residual projections scaled down so deep stacks start near identity (GPT-2)
-                nn.init.normal_(p, 0.0, std / math.sqrt(2 * self.config.n_layer))
+                if cfg.zero_init_proj:  # each block starts as identity (modded-nanogpt)
+                    nn.init.zeros_(p)
+                else:  # residual projections scaled down so deep stacks start near identity
+                    nn.init.normal_(p, 0.0, std / math.sqrt(2 * cfg.n_layer))
+            elif name == "lm_head.weight" and cfg.zero_init_head:  # untied: checked above
+                nn.init.zeros_(p)
             else:
                 nn.init.normal_(p, 0.0, std)
 
@@ -178,6 +231,10 @@ class CodelingLM(nn.Module):
         x = self.model.embed_tokens(input_ids)
         cos, sin = rope_cos_sin(position_ids, self.config.head_dim, self.config.rope_theta,
                                 x.dtype)
+        if not self.config.norm_weights:
+            # gain-free norms are nanochat's block, whose HF port rotates the other way round;
+            # rotating as it does lets the checkpoint load there as is (either way learns alike)
+            sin = -sin
         mask = None
         if cache is not None or key_mask is not None:
             L = past + T
@@ -188,13 +245,38 @@ class CodelingLM(nn.Module):
                 # return NaN there, which would then leak into later layers through V)
                 mask = ((mask & key_mask[:, None, None, :L].bool())
                         | (torch.arange(L, device=x.device)[None, :] == q_pos))
-        for block in self.model.layers:
-            x = block(x, cos, sin, cache, mask)
+        cfg = self.config
+        if cfg.embed_norm:
+            x = self.model.embed_norm(x)
+        x0 = x
+        ves = [table(input_ids) for table in self.model.value_embeds] if cfg.value_embeds else []
+        for i, block in enumerate(self.model.layers):
+            if cfg.resid_scalars:
+                x = self.model.resid_lambdas[i] * x + self.model.x0_lambdas[i] * x0
+            table = value_embed_table(cfg, i)
+            x = block(x, cos, sin, cache, mask, None if table is None else ves[table])
         if cache is not None:
             cache.pos += T
         if logits_to_keep:
             x = x[:, -logits_to_keep:]
-        return self.lm_head(self.model.norm(x))
+        logits = self.lm_head(self.model.norm(x))
+        if cfg.logit_softcap:  # tanh soft cap (Gemma 2, modded-nanogpt), in HF NanoChat's order
+            logits = torch.tanh(logits / cfg.logit_softcap) * cfg.logit_softcap
+        return logits
+
+
+def check_block_options(cfg: ModelConfig) -> None:
+    """A clear error for a block option that cannot be built (ModelConfig's option fields)."""
+    if cfg.mlp not in ("swiglu", "relu2"):
+        raise ValueError(f"model.mlp must be swiglu or relu2, got {cfg.mlp!r}")
+    if cfg.zero_init_head and cfg.tie_embeddings:
+        raise ValueError("model.zero_init_head needs model.tie_embeddings = false "
+                         "(a tied head is the embedding table, which must not start at zero)")
+    if not 0 <= 2 * cfg.value_embeds <= cfg.n_layer:
+        raise ValueError(f"model.value_embeds must be between 0 and n_layer / 2 = "
+                         f"{cfg.n_layer // 2}, got {cfg.value_embeds}")
+    if cfg.logit_softcap < 0:
+        raise ValueError(f"model.logit_softcap must be >= 0 (0: off), got {cfg.logit_softcap}")
 
 
 def build_model(cfg: ModelConfig) -> CodelingLM:
