@@ -111,14 +111,19 @@ def _covered(path: str, dirs: list[str]) -> bool:
     return any(path == d or path.startswith(d.rstrip("/") + "/") for d in dirs)
 
 
-def setup_filesystem(tmpfs_mb: int) -> str:
-    """Read-only host, private tmpfs for /tmp (the sample's cwd), home directories hidden.
+TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+MNT_DETACH = 2
 
-    Returns the sample's working directory.
+
+def prepare_root() -> list[tuple[str, int]]:
+    """Read-only host, home directories hidden, our own /proc (a new mount namespace).
+
+    Returns the interpreter paths that a tmpfs from `fresh_tmp` will cover (a venv in /tmp,
+    /root/.pyenv), each with an O_PATH fd to bind it back from.
     """
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     hidden = _hidden_dirs()
-    tmps = [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)]
+    tmps = [d for d in TMP_DIRS if os.path.isdir(d)]
     # keep the interpreter importable where a tmpfs will cover it (/root/.pyenv, a venv in /tmp)
     needed = [p for p in _needed_paths() if _covered(p, hidden + tmps)]
     needed = [p for p in needed if not _covered(p, [q for q in needed if q != p])]
@@ -130,23 +135,49 @@ def setup_filesystem(tmpfs_mb: int) -> str:
             pass  # locked or special mounts; the unprivileged uid still cannot write them
     for d in hidden:
         mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-    opts = f"size={tmpfs_mb}m,mode=1777"
-    for d in tmps:
-        mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
     for path, fd in keep:
-        os.makedirs(path, exist_ok=True)
-        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-        os.close(fd)
+        if _covered(path, hidden):
+            _bind_back(path, fd)
+            os.close(fd)
     for d in hidden:
         mount(None, d, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     try:  # our own /proc: the host's processes are invisible
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
     except OSError:
         mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+    return [(p, fd) for p, fd in keep if not _covered(p, hidden)]
+
+
+def _bind_back(path: str, fd: int) -> None:
+    os.makedirs(path, exist_ok=True)
+    mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+    mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def fresh_tmp(tmpfs_mb: int, keep: list[tuple[str, int]], first: bool = False) -> str:
+    """Empty private tmpfs on /tmp, /var/tmp and /dev/shm (the previous ones, and whatever a
+    program left in them, are detached); returns the sample's working directory."""
+    opts = f"size={tmpfs_mb}m,mode=1777"
+    for d in TMP_DIRS:
+        if not os.path.isdir(d):
+            continue
+        if not first:
+            _check(_libc.umount2(d.encode(), MNT_DETACH), f"umount {d}")
+        mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
+    for path, fd in keep:
+        _bind_back(path, fd)
     os.makedirs("/tmp/sample", mode=0o777, exist_ok=True)
     os.chmod("/tmp/sample", 0o777)
     return "/tmp/sample"
+
+
+def setup_filesystem(tmpfs_mb: int) -> str:
+    """`prepare_root` and one `fresh_tmp`; returns the sample's working directory."""
+    keep = prepare_root()
+    cwd = fresh_tmp(tmpfs_mb, keep, first=True)
+    for _, fd in keep:
+        os.close(fd)
+    return cwd
 
 
 def drop_privileges(as_root: bool, uid: int, gid: int) -> None:
