@@ -1,10 +1,18 @@
 """`codeling serve`: an OpenAI-compatible HTTP server for a checkpoint.
 
 Endpoints: GET /v1/models, POST /v1/completions, POST /v1/chat/completions. Parameters:
-max_tokens, temperature, top_p, stop (a string or a list), n, seed; `stream` and `echo` are
-refused. Errors use OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with 400
-for a bad request and 404 for an unknown path or model. Requests are served one at a time
-(one lock around the model), each batched over its prompts × n.
+max_tokens, temperature, top_p, stop (a string or a list of up to 16), n, seed, stream (with
+stream_options.include_usage), and vLLM's ignore_eos; `echo` is refused. Errors use OpenAI's
+shape, {"error": {"message", "type", "param", "code"}}, with 400 for a bad request and 404 for
+an unknown path or model.
+
+Concurrency: every request's sequences go to one `engine.Engine`, whose scheduler thread steps
+all live sequences of all requests as one batch (continuous batching: a request joins at the
+next step, not after the others finish). `stream: true` answers with server-sent events in
+OpenAI's format (`data: {chunk}` lines, then `data: [DONE]`), sent as tokens are made; text that
+might still turn into a stop sequence is held back until it cannot. A client that disconnects,
+streaming or not, is noticed within a step or a quarter second, and its sequences leave the
+batch, freeing their slots.
 
 Chat template ("plain"): codeling is a code-completion model, and SFT trains it on the same
 plain prompt → completion shape that evaluation uses, so a chat request is answered by
@@ -16,19 +24,22 @@ message is the completion.
 from __future__ import annotations
 
 import json
-import threading
+import select
+import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from codeling.generate import complete, load_for_inference, resolve_device
+from codeling.engine import Engine, Params, Request
+from codeling.generate import Completion, load_for_inference, resolve_device
 from codeling.model import CodelingLM
 from codeling.tokenizer import CodelingTokenizer
 
 MAX_BODY = 8 << 20
+MAX_STOP = 16  # OpenAI allows 4; benchmarks need 5-6 (vLLM and llama.cpp take any number)
 DEFAULT_MAX_TOKENS = {"completions": 16, "chat": 256}  # OpenAI's legacy default; chat: ours
 
 
@@ -63,9 +74,10 @@ def _stop(body: dict) -> list[str]:
         return []
     if isinstance(stop, str):
         return [stop]
-    if isinstance(stop, list) and all(isinstance(s, str) for s in stop) and len(stop) <= 4:
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop) and len(stop) <= MAX_STOP:
         return stop
-    raise RequestError("'stop' must be a string or a list of at most 4 strings", "stop")
+    raise RequestError(f"'stop' must be a string or a list of at most {MAX_STOP} strings",
+                       "stop")
 
 
 def chat_prompt(messages: object) -> str:
@@ -88,25 +100,26 @@ def chat_prompt(messages: object) -> str:
 
 
 class CompletionServer:
-    """The model behind a lock, and the OpenAI request → response mapping (no HTTP here)."""
+    """The OpenAI request → engine → response mapping (no HTTP here)."""
 
-    def __init__(self, model: CodelingLM, tokenizer: CodelingTokenizer, model_name: str):
+    def __init__(self, model: CodelingLM, tokenizer: CodelingTokenizer, model_name: str,
+                 max_batch: int = 32):
         self.model, self.tokenizer, self.model_name = model, tokenizer, model_name
         self.created = int(time.time())
-        self.lock = threading.Lock()
+        self.engine = Engine(model, tokenizer, max_batch)
 
     def models(self) -> dict:
         return {"object": "list", "data": [{"id": self.model_name, "object": "model",
                                              "created": self.created, "owned_by": "codeling"}]}
 
-    def _run(self, body: dict, prompts: Sequence[str], kind: str) -> tuple[list, dict]:
+    def submit(self, body: dict, prompts: Sequence[str], kind: str) -> tuple[Request, int]:
+        """Check the parameters and queue the request; returns it and n."""
         model = body.get("model")
         if model is not None and model != self.model_name:
             raise RequestError(f"The model '{model}' does not exist; this server has "
                                f"'{self.model_name}'", "model", 404, "model_not_found")
-        for name in ("stream", "echo"):
-            if body.get(name):
-                raise RequestError(f"'{name}' is not supported by codeling serve", name)
+        if body.get("echo"):
+            raise RequestError("'echo' is not supported by codeling serve", "echo")
         n = _integer(body, "n", 1, 1)
         if n > 64:
             raise RequestError(f"'n' must be at most 64, got {n}", "n")
@@ -116,40 +129,71 @@ class CompletionServer:
         if max_tokens > limit:
             raise RequestError(f"'max_tokens' {max_tokens} exceeds this model's limit of "
                                f"{limit}", "max_tokens")
-        temperature = _number(body, "temperature", 1.0, 0.0, 2.0)
-        top_p = _number(body, "top_p", 1.0, 0.0, 1.0) or 1e-9  # top_p 0: only the top token
-        seed = _integer(body, "seed", None, 0)
-        with self.lock:
-            done = complete(self.model, self.tokenizer, [p for p in prompts for _ in range(n)],
-                            max_tokens, temperature, top_p, _stop(body), seed)
-        prompt_tokens = sum(done[i * n].prompt_tokens for i in range(len(prompts)))
-        completion_tokens = sum(c.completion_tokens for c in done)
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "total_tokens": prompt_tokens + completion_tokens}
-        return done, usage
+        params = Params(max_tokens=max_tokens,
+                        temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
+                        top_p=_number(body, "top_p", 1.0, 0.0, 1.0) or 1e-9,  # 0: top token
+                        stop=_stop(body), seed=_integer(body, "seed", None, 0),
+                        ignore_eot=bool(body.get("ignore_eos")), stream=bool(body.get("stream")))
+        return self.engine.submit(prompts, n, params), n
 
-    def completions(self, body: dict) -> dict:
-        prompt = body.get("prompt")
-        prompts = [prompt] if isinstance(prompt, str) else prompt
-        if (not isinstance(prompts, list) or not prompts
-                or not all(isinstance(p, str) for p in prompts)):
-            raise RequestError("'prompt' must be a string or a non-empty list of strings",
-                               "prompt")
-        done, usage = self._run(body, prompts, "completions")
+    @staticmethod
+    def usage(done: list[Completion], n: int) -> dict:
+        prompt_tokens = sum(done[i].prompt_tokens for i in range(0, len(done), n))
+        completion_tokens = sum(c.completion_tokens for c in done)
+        return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens}
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def completion_prompts(body: dict) -> list[str]:
+    prompt = body.get("prompt")
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if (not isinstance(prompts, list) or not prompts
+            or not all(isinstance(p, str) for p in prompts)):
+        raise RequestError("'prompt' must be a string or a non-empty list of strings", "prompt")
+    return prompts
+
+
+class Reply:
+    """OpenAI's object shapes for one request: whole responses and stream chunks."""
+
+    def __init__(self, kind: str, model_name: str):
+        self.kind, self.model = kind, model_name
+        chat = kind == "chat"
+        self.id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+
+    def _wrap(self, obj: str, choices: list, **extra) -> dict:
+        return {"id": self.id, "object": obj, "created": self.created, "model": self.model,
+                "choices": choices, **extra}
+
+    def whole(self, done: list[Completion], usage: dict) -> dict:
+        if self.kind == "chat":
+            choices = [{"index": i, "message": {"role": "assistant", "content": c.text},
+                        "logprobs": None, "finish_reason": c.finish_reason}
+                       for i, c in enumerate(done)]
+            return self._wrap("chat.completion", choices, usage=usage)
         choices = [{"index": i, "text": c.text, "logprobs": None,
                     "finish_reason": c.finish_reason} for i, c in enumerate(done)]
-        return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion",
-                "created": int(time.time()), "model": self.model_name, "choices": choices,
-                "usage": usage}
+        return self._wrap("text_completion", choices, usage=usage)
 
-    def chat(self, body: dict) -> dict:
-        done, usage = self._run(body, [chat_prompt(body.get("messages"))], "chat")
-        choices = [{"index": i, "message": {"role": "assistant", "content": c.text},
-                    "logprobs": None, "finish_reason": c.finish_reason}
-                   for i, c in enumerate(done)]
-        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
-                "created": int(time.time()), "model": self.model_name, "choices": choices,
-                "usage": usage}
+    def chunk(self, index: int, text: str | None, finish: str | None = None,
+              role: bool = False) -> dict:
+        if self.kind == "chat":
+            delta = {} if text is None else {"content": text}
+            if role:
+                delta = {"role": "assistant", **delta}
+            return self._wrap("chat.completion.chunk", [{"index": index, "delta": delta,
+                                                         "logprobs": None,
+                                                         "finish_reason": finish}])
+        return self._wrap("text_completion", [{"index": index, "text": text or "",
+                                               "logprobs": None, "finish_reason": finish}])
+
+    def usage_chunk(self, usage: dict) -> dict:
+        obj = "chat.completion.chunk" if self.kind == "chat" else "text_completion"
+        return self._wrap(obj, [], usage=usage)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -173,53 +217,123 @@ class Handler(BaseHTTPRequestHandler):
     def _path(self) -> str:
         return self.path.split("?", 1)[0].rstrip("/")
 
+    def _client_gone(self) -> bool:
+        """The peer closed its end (a readable socket with nothing to read)."""
+        sock = self.connection
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def do_GET(self) -> None:
         if self._path() in ("/v1/models", "/models"):
             self._send(200, self.server.app.models())  # type: ignore[attr-defined]
         else:
             self._error(RequestError(f"Invalid URL (GET {self.path})", status=404))
 
+    def _body(self, kind: str | None) -> dict:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if 0 < length <= MAX_BODY else b""
+        if kind is None:
+            raise RequestError(f"Invalid URL (POST {self.path})", status=404)
+        if length > MAX_BODY:
+            self.close_connection = True  # its body was left unread on the socket
+            raise RequestError(f"request body over {MAX_BODY} bytes")
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RequestError(f"the request body is not valid JSON ({e})") from e
+        if not isinstance(payload, dict):
+            raise RequestError("the request body must be a JSON object")
+        return payload
+
     def do_POST(self) -> None:
         app: CompletionServer = self.server.app  # type: ignore[attr-defined]
-        routes = {"/v1/completions": app.completions, "/v1/chat/completions": app.chat}
+        kinds = {"/v1/completions": "completions", "/v1/chat/completions": "chat"}
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if 0 < length <= MAX_BODY else b""
-            route = routes.get(self._path())
-            if route is None:
-                raise RequestError(f"Invalid URL (POST {self.path})", status=404)
-            if length > MAX_BODY:
-                self.close_connection = True  # its body was left unread on the socket
-                raise RequestError(f"request body over {MAX_BODY} bytes")
-            try:
-                payload = json.loads(body)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise RequestError(f"the request body is not valid JSON ({e})") from e
-            if not isinstance(payload, dict):
-                raise RequestError("the request body must be a JSON object")
-            self._send(200, route(payload))
+            kind = kinds.get(self._path())
+            body = self._body(kind)
+            prompts = (completion_prompts(body) if kind == "completions"
+                       else [chat_prompt(body.get("messages"))])
+            req, n = app.submit(body, prompts, kind)
         except RequestError as e:
-            self._error(e)
-        except ValueError as e:  # complete()'s own argument checks
-            self._error(RequestError(str(e)))
+            return self._error(e)
+        except ValueError as e:  # the engine's own argument checks
+            return self._error(RequestError(str(e)))
+        reply = Reply(kind, app.model_name)
+        events = req.iter_events(gone=self._client_gone)
+        try:
+            if body.get("stream"):
+                options = body.get("stream_options") or {}
+                self._stream(reply, events, len(req.rows), n,
+                             bool(options.get("include_usage")))
+            else:
+                done = sorted(((i, c) for kind_, i, c in events if kind_ == "done"))
+                if len(done) == len(req.rows):  # else the client went away: nobody to answer
+                    finished = [c for _, c in done]
+                    self._send(200, reply.whole(finished, app.usage(finished, n)))
+        except (BrokenPipeError, ConnectionResetError):
+            req.cancel()  # the client hung up mid-stream: free its slots
+            self.close_connection = True
         except Exception as e:  # a bug must still answer in OpenAI's shape, not hang the client
+            req.cancel()
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": {
                 "message": f"{type(e).__name__}: {e}", "type": "server_error", "param": None,
                 "code": None}})
+
+    def _stream(self, reply: Reply, events: Iterator, total: int, n: int,
+                include_usage: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def send(payload: str) -> None:
+            data = f"data: {payload}\n\n".encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        if reply.kind == "chat":  # OpenAI's first chunk of each chat choice carries the role
+            for i in range(total):
+                send(json.dumps(reply.chunk(i, "", role=True)))
+        done: dict[int, Completion] = {}
+        for kind, index, value in events:
+            if kind == "delta":
+                send(json.dumps(reply.chunk(index, value)))
+            else:
+                done[index] = value
+                send(json.dumps(reply.chunk(index, None, value.finish_reason)))
+        if include_usage and done:
+            finished = [done[i] for i in sorted(done)]
+            send(json.dumps(reply.usage_chunk(CompletionServer.usage(finished, n))))
+        send("[DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def log_message(self, format: str, *args) -> None:
         if not self.quiet:
             super().log_message(format, *args)
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    app: CompletionServer
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.app.close()
+
+
 def make_server(model: CodelingLM, tokenizer: CodelingTokenizer, host: str = "127.0.0.1",
-                port: int = 0, model_name: str = "codeling", quiet: bool = False
-                ) -> ThreadingHTTPServer:
-    """A bound server (port 0: a free one, see `server.server_address`); call serve_forever."""
+                port: int = 0, model_name: str = "codeling", quiet: bool = False,
+                max_batch: int = 32) -> Server:
+    """A bound server (port 0: a free one, see `server.server_address`) whose engine thread is
+    running; call serve_forever, and server_close to stop the engine."""
     handler = type("CodelingHandler", (Handler,), {"quiet": quiet})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    server.app = CompletionServer(model.eval(), tokenizer, model_name)  # type: ignore[attr-defined]
+    server = Server((host, port), handler)
+    server.app = CompletionServer(model.eval(), tokenizer, model_name, max_batch)
     return server
 
 
@@ -230,13 +344,16 @@ def add_arguments(p) -> None:
     p.add_argument("--model-name", default=None,
                    help="the id clients pass as `model` (default: the checkpoint dir's name)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--max-batch", type=int, default=32,
+                   help="sequences stepped together at most; more requests wait for a slot")
     p.add_argument("--quiet", action="store_true", help="no access log")
 
 
 def main(args) -> int:
     model, tokenizer = load_for_inference(args.checkpoint, resolve_device(args.device))
     name = args.model_name or Path(args.checkpoint).resolve().name
-    server = make_server(model, tokenizer, args.host, args.port, name, args.quiet)
+    server = make_server(model, tokenizer, args.host, args.port, name, args.quiet,
+                         args.max_batch)
     host, port = server.server_address[:2]
     print(f"codeling serve: model '{name}' at http://{host}:{port}/v1", flush=True)
     try:
