@@ -24,6 +24,7 @@ from codeling.objectives import (
     lm_loss,
     prompt_masked_labels,
 )
+from codeling.runs import load_run
 from codeling.train import (
     TrainingError,
     lr_at,
@@ -33,6 +34,7 @@ from codeling.train import (
     seed_everything,
     train,
 )
+from codeling.training.hardware import cpu_info, decide_dtype, native_bf16
 
 MODEL = ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=1, d_model=32, max_seq_len=32)
 # a learnable stream: short repeated motifs
@@ -295,3 +297,36 @@ def test_bf16_autocast_on_cpu_learns_and_keeps_fp32_weights(tmp_path):
     assert abs(losses["bf16"][-1] - losses["fp32"][-1]) < 0.25 * losses["fp32"][-1] + 0.05
     with pytest.raises(ValueError, match="auto, fp32 or bf16"):
         run(tmp_path / "bad", c=cfg(dtype="fp16"))
+
+
+def test_auto_dtype_decision_takes_measured_speeds():
+    # the AVX2-only EPYC of issue 26: bf16 autocast 179 tokens/s against fp32's 2,524
+    assert decide_dtype({"fp32": 2524.0, "bf16": 179.0}, native=False)[0] == "fp32"
+    assert decide_dtype(None, native=False) == ("fp32", decide_dtype({}, native=False)[1])
+    # native bf16: the measurement decides, and bf16 must win by the margin
+    assert decide_dtype({"fp32": 1000.0, "bf16": 1680.0}, native=True)[0] == "bf16"
+    dtype, reason = decide_dtype({"fp32": 1000.0, "bf16": 1050.0}, native=True)
+    assert dtype == "fp32" and "1.05x" in reason
+    assert decide_dtype({"fp32": 2524.0}, native=True)[0] == "fp32"  # one dtype unmeasured
+    assert native_bf16({"flags": ["avx2", "avx512_bf16"]}) and not native_bf16({"flags": ["avx2"]})
+
+
+def test_auto_dtype_on_cpu_is_recorded_in_run_json_and_kept_on_resume(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"stage": "pretrain", "params": 1}))
+    run(tmp_path, c=cfg(dtype="auto"))
+    info = json.loads((tmp_path / "run.json").read_text())
+    hw = info["hardware"]
+    assert info["params"] == 1  # merged into the stage's run.json, not replacing it
+    assert hw["cpu"]["name"] == cpu_info()["name"] and hw["threads"] == 1
+    assert hw["dtype"] in ("fp32", "bf16") and hw["dtype_reason"]
+    if native_bf16(hw["cpu"]):
+        assert set(hw["dtype_speeds"]) == {"fp32", "bf16"}
+    state = torch.load(tmp_path / "checkpoints" / "step_8" / "trainer_state.pt",
+                       weights_only=False)
+    assert state["hardware"]["dtype"] == hw["dtype"]
+    assert load_run(tmp_path).row()["cpu"] == hw["cpu"]["name"]  # `codeling runs` shows it
+    shutil.rmtree(tmp_path / "checkpoints" / "step_8")
+    shutil.rmtree(tmp_path / "checkpoints" / "final")
+    run(tmp_path, c=cfg(dtype="auto"), resume=True)
+    again = json.loads((tmp_path / "run.json").read_text())["hardware"]
+    assert again["dtype"] == hw["dtype"] and again["dtype_reason"].startswith("kept from")

@@ -36,7 +36,13 @@ import platform
 import time
 from pathlib import Path
 
-from codeling.config import ConfigError, add_config_arguments, config_from_args, config_to_dict
+from codeling.config import (
+    ConfigError,
+    ModelConfig,
+    add_config_arguments,
+    config_from_args,
+    config_to_dict,
+)
 from codeling.io import atomic_write_json
 
 STAGES = ["corpus", "tokenizer", "pretrain", "tasks", "sft", "evaluate", "report"]
@@ -51,6 +57,10 @@ DEPENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "report": ((), ("pretrain", "sft", "evaluate")),
 }
 # keys that change how fast a stage runs or what it prints, not what it makes
+# ModelConfig's block options (hf_arch.py): at their defaults (the Llama block) they stay out of
+# the fingerprint, so a run from before the options keeps its own
+BLOCK_OPTIONS = ("qk_norm", "mlp", "norm_weights", "embed_norm", "logit_softcap",
+                 "zero_init_proj", "zero_init_head", "value_embeds", "resid_scalars")
 NOT_FINGERPRINTED = {"log_every", "threads", "loggers", "workers"}
 # eval keys that only matter when eval.filtered_k > 0 (off: left out, so old runs keep theirs)
 FILTERED_KEYS = ("filtered_k", "filtered_temperature", "filtered_top_p")
@@ -136,6 +146,11 @@ class Pipeline:
         if "eval" in sections and not sections["eval"].get("filtered_k"):
             for key in FILTERED_KEYS:
                 sections["eval"].pop(key, None)
+        if "model" in sections:
+            default = ModelConfig()
+            for key in BLOCK_OPTIONS:
+                if sections["model"].get(key) == getattr(default, key):
+                    sections["model"].pop(key)
         rec = {"stage": stage, "config": sections,
                "inputs": {s: self.fingerprints[s] for s in self._inputs(stage)}}
         blob = json.dumps(rec, sort_keys=True).encode()

@@ -42,6 +42,7 @@ from codeling.io import iter_jsonl
 from codeling.training.checkpoints import STATE_FORMAT, CheckpointKeeper
 from codeling.training.dist import Dist, init_distributed, resolve_device
 from codeling.training.evals import EvalScheduler
+from codeling.training.hardware import record_hardware, resolve_dtype
 from codeling.training.metrics_log import MetricsLogger, drop_lines_after
 from codeling.training.optim import (
     autocast_for,
@@ -93,14 +94,20 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
         torch.set_num_threads(cfg.threads)
     run_dir = Path(run_dir)
     raw = model.to(device)
-    autocast = autocast_for(cfg, device)
+    keeper = CheckpointKeeper(
+        run_dir, raw, save_fn or (lambda m, d: ckpt.write_model_files(m, d, tokenizer)),
+        load_fn or ckpt.load_weights, cfg.keep_checkpoints, cfg.save_every, dist)
+    keeper.prepare(config)
+    found = keeper.latest_state() if resume else None
+    # dtype "auto" on CPU: measured on this machine at start-up, kept on resume (hardware.py)
+    hardware = dist.from_main(resolve_dtype(
+        cfg.dtype, device, raw, cfg.batch_size, cfg.seq_len,
+        found[1].get("hardware") if found else None) if dist.is_main else None)
+    autocast = autocast_for(cfg, device, hardware["dtype"])
     opt = make_optimizer(raw, cfg, device)
     counters = Counters()
     stepper = Stepper(wrap(raw, cfg, dist, device), objective, train_data, opt, cfg, device,
                       autocast, dist, counters)
-    keeper = CheckpointKeeper(
-        run_dir, raw, save_fn or (lambda m, d: ckpt.write_model_files(m, d, tokenizer)),
-        load_fn or ckpt.load_weights, cfg.keep_checkpoints, cfg.save_every, dist)
     evals = EvalScheduler(cfg, run_dir, raw, objective, val_data, evaluator, autocast, dist,
                           keeper, device)
 
@@ -109,11 +116,9 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
                 "scheduler": {"kind": "warmup_cosine", "step": counters.step},
                 "rng": ckpt.rng_state(), "data": train_data.state_dict(),
                 "tokens": counters.tokens, "elapsed": counters.elapsed, "wall": counters.wall,
-                **evals.state_dict(), "world_size": dist.world}
+                **evals.state_dict(), "world_size": dist.world, "hardware": hardware}
 
     # -- a fresh start or the newest checkpoint --
-    keeper.prepare(config)
-    found = keeper.latest_state() if resume else None
     if found is not None:
         path, state = found
         try:
@@ -137,6 +142,8 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
         keeper.refuse_existing()
         if dist.is_main:  # lines of a run killed before its first checkpoint
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    if dist.is_main:
+        record_hardware(run_dir, hardware)
 
     # -- the loop --
     raw.train()

@@ -49,6 +49,12 @@ class Run:
             return None
         return {b: v["eval_tasks_with_twin"] for b, v in self.twins.items()}
 
+    @property
+    def cpu(self) -> str:
+        """The CPU the run trained on (run.json `hardware`, training/hardware.py), else ""."""
+        hw = self.info.get("hardware")
+        return str(hw.get("cpu", {}).get("name", "")) if isinstance(hw, dict) else ""
+
     def row(self) -> dict:
         """The table's columns (JSON/CSV friendly; rates as 0-1 floats)."""
         return {"name": self.name, "stage": self.stage, "base": self.base,
@@ -60,7 +66,7 @@ class Run:
                 "humaneval_pass@1": self.humaneval, "syntax_valid": self.syntax,
                 "collapse_rate": self.collapse, "twins": self.twin_counts(),
                 "contaminated": self.contaminated, "verdict": self.verdict,
-                "status": self.status, "tokens": self.tokens, "elapsed_s": self.elapsed_s,
+                "status": self.status, "tokens": self.tokens, "elapsed_s": self.elapsed_s, "cpu": self.cpu,
                 "path": str(self.path), "evals": {k: _brief(v) for k, v in self.evals.items()}}
 
 

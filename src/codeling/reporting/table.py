@@ -40,7 +40,7 @@ def twins_cell(run: Run, benches: list[str] | None = None) -> str:
 
 
 COLUMNS = ["name", "stage", "base", "params", "data", "steps", "selected", "dev pass",
-           "mini pass", "HumanEval", "twins", "syntax", "collapse", "verdict", "status"]
+           "mini pass", "HumanEval", "twins", "syntax", "collapse", "verdict", "status", "cpu"]
 
 
 def display_row(run: Run) -> list[str]:
@@ -56,7 +56,7 @@ def display_row(run: Run) -> list[str]:
         mini += f" @{run.best_step}"
     return [run.name, run.stage, run.base, params, run.data, steps, selected_cell(run), dev, mini,
             pct(run.humaneval), twins_cell(run), pct(run.syntax), pct(run.collapse), run.verdict,
-            run.status]
+            run.status, run.cpu]
 
 
 def format_table(runs: list[Run]) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 
 import torch
 from torch import nn
 
 from codeling.config import TrainConfig
+from codeling.training.hardware import autocast_context
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -58,13 +58,10 @@ def phase_at(step: int, curriculum: list[dict]) -> int:
     return max(len(curriculum) - 1, 0)
 
 
-def autocast_for(cfg: TrainConfig, device: torch.device):
-    """bf16 autocast on CUDA by default (dtype=auto), opt-in on CPU (dtype=bf16)."""
-    want = cfg.dtype
+def autocast_for(cfg: TrainConfig, device: torch.device, dtype: str | None = None):
+    """The step's autocast: `dtype` when given (what training/hardware.py resolved "auto" to on
+    this machine), else the config's; "auto" alone means bf16 on CUDA and fp32 on CPU."""
+    want = dtype or cfg.dtype
     if want == "auto":
         want = "bf16" if device.type == "cuda" else "fp32"
-    if want == "fp32":
-        return nullcontext()
-    if want != "bf16":
-        raise ValueError(f"train dtype must be auto, fp32 or bf16, got {cfg.dtype!r}")
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    return autocast_context(want, device)
