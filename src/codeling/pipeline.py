@@ -56,11 +56,11 @@ DEPENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "evaluate": (("eval",), ("sft",)),  # ("pretrain",) when the pipeline has no sft stage
     "report": ((), ("pretrain", "sft", "evaluate")),
 }
-# keys that change how fast a stage runs or what it prints, not what it makes
 # ModelConfig's block options (hf_arch.py): at their defaults (the Llama block) they stay out of
 # the fingerprint, so a run from before the options keeps its own
 BLOCK_OPTIONS = ("qk_norm", "mlp", "norm_weights", "embed_norm", "logit_softcap",
                  "zero_init_proj", "zero_init_head", "value_embeds", "resid_scalars")
+# keys that change how fast a stage runs or what it prints, not what it makes
 NOT_FINGERPRINTED = {"log_every", "threads", "loggers", "workers"}
 # eval keys that only matter when eval.filtered_k > 0 (off: left out, so old runs keep theirs)
 FILTERED_KEYS = ("filtered_k", "filtered_temperature", "filtered_top_p")
