@@ -116,3 +116,45 @@ def test_write_dir_atomically_keeps_the_old_dir_on_failure(tmp_path):
     assert (target / "a").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
     assert target.stat().st_mode & 0o055  # readable by others like any directory
+
+
+@pytest.fixture
+def one_gpu(monkeypatch):
+    """CUDA's RNG calls as on a machine with one visible GPU: a device index past the first
+    fails as torch.cuda.default_generators[index] does (a CPU generator stands in for it)."""
+    gens = (torch.Generator().manual_seed(7),)
+    calls: list[int] = []
+
+    def index(device) -> int:
+        d = torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
+        calls.append(d.index or 0)
+        return d.index or 0
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: len(gens))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    for mod in (torch.cuda, torch.cuda.random):
+        monkeypatch.setattr(mod, "get_rng_state", lambda device="cuda": gens[index(device)]
+                            .get_state())
+        monkeypatch.setattr(mod, "set_rng_state", lambda state, device="cuda": gens[
+            index(device)].set_state(state))
+        monkeypatch.setattr(mod, "get_rng_state_all", lambda: [g.get_state() for g in gens])
+    return gens, calls
+
+
+def test_rng_state_of_an_eight_gpu_run_resumes_on_one(one_gpu):
+    gens, calls = one_gpu
+    # an older trainer state: every visible GPU's generator, written on 8 GPUs
+    eight = [torch.Generator().manual_seed(100 + i).get_state() for i in range(8)]
+    state = {**ck.rng_state(), "cuda": eight}
+    ck.set_rng_state(state, torch.device("cuda", 0))
+    assert torch.equal(gens[0].get_state(), eight[0])
+    assert set(calls) == {0}, "a generator other than this rank's own device was touched"
+    # this format: the own device's state only, restored onto whichever device resumes
+    gens[0].manual_seed(3)
+    saved = ck.rng_state(torch.device("cuda", 0))
+    first = torch.rand(3, generator=gens[0])
+    ck.set_rng_state(saved, "cuda:0")
+    assert torch.equal(torch.rand(3, generator=gens[0]), first)
+    assert ck.cuda_rng_for(eight, 9) is None  # a rank index past the saved GPUs: left alone
+    assert "cuda" not in ck.rng_state(torch.device("cpu"))  # device=cpu never touches CUDA

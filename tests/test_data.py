@@ -122,3 +122,44 @@ def test_sft_mixes_the_init_runs_corpus_through_the_one_loop(base, capsys):
     assert weights[0] == weights[1] != weights[2]
     assert sft(base, "bad", "mix_pretrain=1.5") == 2
     assert "sft.mix_pretrain must be in [0, 1)" in capsys.readouterr().err
+
+
+def phased(root: Path, seed: int = 5) -> data.MixedBatches:
+    """Task batches in two curriculum phases, with corpus windows mixed in."""
+    from codeling.config import load_config
+
+    tc = load_config("smoke", ["sft.curriculum=[{levels=[1], steps=4}, {levels=[1], steps=4}]",
+                               f"sft.seed={seed}", "sft.batch_size=4", "sft.seq_len=200"]).sft
+    tok = load_tokenizer(root / "pre/checkpoints/final")
+    tasks = task_data(root / "tasks", tok, tc)[0]
+    windows = data.corpus_batches(root / "corpus", tok, root / "pre/shards", tc)[0]
+    return data.MixedBatches(tasks, windows, 0.3)
+
+
+def test_prefetching_feed_gives_the_sources_batches_exactly(base):
+    """The feed runs one batch ahead (as on CUDA); phases, checkpoints and resumes still see
+    exactly what the bare source gives, and each batch's real tokens leave out the padding."""
+    pad = load_tokenizer(base / "pre/checkpoints/final").pad_id
+    plain, feed = phased(base), data.DeviceFeed(phased(base), torch.device("cpu"), prefetch=True)
+    assert data.DeviceFeed(phased(base), torch.device("cpu")).prefetch is False  # CPU: on demand
+    state, padded = None, 0
+    for i in range(14):
+        if i == 6:  # a curriculum phase change after the feed drew ahead
+            plain.set_phase(1)
+            feed.set_phase(1)
+        if i == 9:
+            state = feed.state_dict()
+        want = plain.next_batch()
+        got, real = feed.next()
+        assert all(torch.equal(want[k], got[k]) for k in want), i
+        assert real == int((want["input_ids"] != pad).sum())  # pad ids only ever pad
+        padded += real < want["input_ids"].numel()
+    assert padded  # some batches were padded, so the count was tested
+    again = data.DeviceFeed(phased(base, seed=99), torch.device("cpu"), prefetch=True)
+    again.load_state_dict(state)
+    again.set_phase(1)
+    replay = phased(base)
+    replay.load_state_dict(state)
+    for _ in range(5):
+        want, (got, _) = replay.next_batch(), again.next()
+        assert all(torch.equal(want[k], got[k]) for k in want)

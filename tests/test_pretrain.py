@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from codeling import cli
 from codeling.config import read_config
@@ -22,7 +23,7 @@ from codeling.io import DataError
 from codeling.tokenizer import load_tokenizer, train_tokenizer
 from codeling.train import read_metrics
 
-TIMING = {"tokens_per_s", "elapsed_s"}
+TIMING = {"tokens_per_s", "elapsed_s", "mfu", "peak_mem_mb"}  # the clock and memory
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
@@ -105,16 +106,30 @@ def test_kill_9_then_resume_gives_the_same_losses(data, tmp_path):
     res = codeling("pretrain", "--no-progress", "--run-dir", str(run), "--resume")
     assert res.returncode == 0, res.stderr
     assert f"resumed from {ckpts / f'step_{resume_at}'} at step {resume_at}" in res.stdout
-    rows = read_metrics(run)
-    assert [r["step"] for r in rows] == [r["step"] for r in read_metrics(tmp_path / "ref")]
-    assert strip(rows) == strip(read_metrics(tmp_path / "ref"))  # bit-exact, no duplicates
+    rows, ref_rows = read_metrics(run), read_metrics(tmp_path / "ref")
+    assert [r["step"] for r in rows] == [r["step"] for r in ref_rows]  # no duplicates
+    if torch.cuda.is_available():
+        # CUDA kernels are not bit-deterministic (atomic adds in backward, bf16 autocast), so
+        # a resumed run drifts from the reference: its losses must stay within 2%
+        for got, want in zip(rows, ref_rows):
+            for key in ("loss", "val_loss"):
+                if key in want:
+                    assert got[key] == pytest.approx(want[key], rel=0.02), (key, got["step"])
+        return
+    assert strip(rows) == strip(ref_rows)  # bit-exact on CPU
     weights = [(d / "checkpoints" / "final" / "model.safetensors").read_bytes()
                for d in (run, tmp_path / "ref")]
     assert weights[0] == weights[1]
 
 
-def test_torchrun_two_processes_match_one_with_the_same_global_batch(data, tmp_path):
-    over = ("steps=5", "log_every=1", "eval_every=5", "save_every=5", "warmup=2")
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    torch.cuda.device_count() < 2, reason="needs 2 GPUs: NCCL, one GPU per rank"))])
+def test_torchrun_two_processes_match_one_with_the_same_global_batch(data, tmp_path, device):
+    """device=cpu runs on gloo even where CUDA is present; a time budget that does not end the
+    run shares rank 0's clock without changing the result."""
+    over = ("steps=5", "log_every=1", "eval_every=5", "save_every=5", "warmup=2",
+            f"device={device}", "time_budget_s=600")
+    tol = 1e-4 if device == "cpu" else 2e-2  # bf16 autocast on CUDA: 2 ranks sum differently
     ddp = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "codeling.cli", *argv(data, tmp_path / "ddp", *over, "batch_size=4")],
@@ -126,9 +141,9 @@ def test_torchrun_two_processes_match_one_with_the_same_global_batch(data, tmp_p
     a, b = read_metrics(tmp_path / "ddp"), read_metrics(tmp_path / "one")
     assert [r["step"] for r in a] == [1, 2, 3, 4, 5]  # rank 0 alone writes
     for x, y in zip(a, b):
-        assert x["loss"] == pytest.approx(y["loss"], abs=1e-4)
+        assert x["loss"] == pytest.approx(y["loss"], abs=tol)
         assert x["tokens"] == y["tokens"]
-    assert a[-1]["val_loss"] == pytest.approx(b[-1]["val_loss"], abs=1e-4)
+    assert a[-1]["val_loss"] == pytest.approx(b[-1]["val_loss"], abs=tol)
     assert (tmp_path / "ddp" / "checkpoints" / "final" / "config.json").exists()
 
 

@@ -39,7 +39,7 @@ from codeling.training.hardware import cpu_info, decide_dtype, native_bf16
 MODEL = ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=1, d_model=32, max_seq_len=32)
 # a learnable stream: short repeated motifs
 SHARD = np.tile(np.array([1, 5, 9, 2, 7, 3, 3, 8, 11, 4, 6, 10], dtype=np.uint16), 400)
-TIMING = {"tokens_per_s", "elapsed_s"}
+TIMING = {"tokens_per_s", "elapsed_s", "mfu", "peak_mem_mb"}  # the clock and memory
 
 
 @pytest.fixture(autouse=True)

@@ -199,24 +199,40 @@ TRAINER_STATE = "trainer_state.pt"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
-def rng_state() -> dict:
-    """Every RNG the loop touches: python, numpy's global, torch CPU and CUDA."""
+def rng_state(device: torch.device | str | None = None) -> dict:
+    """Every RNG the loop touches: python, numpy's global, torch CPU, and the CUDA generator of
+    this process's own `device` (one per rank under torchrun; other GPUs are never touched, so
+    a run resumes with any number of GPUs visible)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {"python": random.getstate(),
              "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
              "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    device = torch.device(device) if device is not None else None
+    if device is not None and device.type == "cuda" and torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict) -> None:
+def cuda_rng_for(saved: torch.Tensor | list | tuple | None, index: int) -> torch.Tensor | None:
+    """The saved CUDA generator state for device `index`: a state saved for one device (this
+    format) applies to whichever device resumes it; from an older list of every visible GPU's
+    state, the entry of the same index, or none when that many GPUs are no longer visible."""
+    if saved is None or isinstance(saved, torch.Tensor):
+        return saved
+    return saved[index] if index < len(saved) else None
+
+
+def set_rng_state(state: dict, device: torch.device | str | None = None) -> None:
     random.setstate(state["python"])
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    device = torch.device(device) if device is not None else None
+    if device is not None and device.type == "cuda" and torch.cuda.is_available():
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        cuda = cuda_rng_for(state.get("cuda"), index)
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda, torch.device("cuda", index))
 
 
 def save_trainer_state(out_dir: str | Path, state: dict) -> None:

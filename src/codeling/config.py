@@ -127,6 +127,9 @@ class TrainConfig:
     dtype: str = "auto"  # auto (bf16 autocast on CUDA) | fp32 | bf16
     compile: bool = False
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    # one device's peak FLOP/s for the logged MFU; 0: training/flops.py's table of CUDA devices
+    # (none for CPUs: MFU is then null)
+    peak_flops: float = 0.0
     loggers: list[str] = field(default_factory=list)  # extra sinks: "tensorboard", "mlflow"
     # the loop reads this on every stage; only task stages may set it (a field there)
     curriculum: ClassVar[tuple] = ()

@@ -13,10 +13,14 @@ Validation sources are re-iterable: every `iter()` yields the same batches.
 
 Under DDP every rank draws the same *global* batch from the same seeded RNG and keeps rows
 rank::world, so `batch_size × world` rows on one process give the identical global batch.
+
+The loop takes batches through a `DeviceFeed`: on CUDA it draws the next batch while the
+current one trains, in pinned memory, copied without blocking; on CPU it is a plain pass-through.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
@@ -27,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from codeling.io import DataError, atomic_write_json, iter_jsonl
+from codeling.objectives import IGNORE
 
 SHARD_DTYPE = np.uint16  # vocabularies up to 65536 ids
 SHARD_FORMAT = 1
@@ -100,7 +105,11 @@ def shards_current(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> bo
 
 
 def build_shards(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> dict:
-    """Tokenize corpus train/val into out_dir/{train,val}.bin unless up to date; returns meta."""
+    """Tokenize corpus train/val into out_dir/{train,val}.bin unless up to date; returns meta.
+
+    Processes building the same shards take turns on a file lock (out_dir/.lock): the first
+    tokenizes, the others find the shards current. DDP ranks all call this, so none waits in a
+    collective while a large corpus is tokenized (a process group's watchdog would kill it)."""
     corpus, out = Path(corpus_dir), Path(out_dir)
     if tokenizer.vocab_size > np.iinfo(SHARD_DTYPE).max + 1:
         raise ValueError(f"vocabulary of {tokenizer.vocab_size} does not fit uint16 shards")
@@ -108,8 +117,15 @@ def build_shards(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> dict
     want, meta = _current_meta(sources, tokenizer, out)
     if meta is not None:
         return meta
-    meta_path = out / "meta.json"
     out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        want, meta = _current_meta(sources, tokenizer, out)  # another process may have built
+        return meta if meta is not None else _build(sources, tokenizer, out, want)
+
+
+def _build(sources: dict[str, Path], tokenizer, out: Path, want: dict) -> dict:
+    meta_path = out / "meta.json"
     meta_path.unlink(missing_ok=True)  # the shards are stale until the new meta lands
     tokens = {s: _tokenize_split(p, out / f"{s}.bin", tokenizer) for s, p in sources.items()}
     meta = {**want, "tokens": tokens, "eot_id": tokenizer.eot_id,
@@ -183,14 +199,9 @@ def corpus_batches(corpus: str | Path, tokenizer, shards: str | Path, cfg, rank:
                    world: int = 1) -> tuple[RandomWindows, EvalWindows, dict]:
     """Pretraining-style data from a corpus folder: (train windows, val windows, shard meta).
 
-    Rank 0 tokenizes (or reuses) the shards; under DDP the other ranks wait for it."""
-    import json
-
+    Every rank builds or reuses the shards through build_shards' lock: one tokenizes."""
     shards = Path(shards)
-    meta = build_shards(corpus, tokenizer, shards) if rank == 0 else None
-    if world > 1:
-        torch.distributed.barrier()
-        meta = json.loads((shards / "meta.json").read_text())
+    meta = build_shards(corpus, tokenizer, shards)
     need = cfg.seq_len + 2
     train = RandomWindows(open_shard(shards / "train.bin", need), cfg.batch_size, cfg.seq_len,
                           cfg.seed, rank, world)
@@ -233,3 +244,65 @@ class MixedBatches:
         self.i = state["i"]
         self.main.load_state_dict(state["main"])
         self.other.load_state_dict(state["other"])
+
+
+def real_tokens(batch: dict[str, torch.Tensor]) -> int:
+    """Tokens of a (CPU) batch that are not padding: each row up to its last label (padding is
+    on the right and carries none); every position when there are no labels."""
+    labels = batch.get("labels")
+    if labels is None:
+        return batch["input_ids"].numel()
+    pos = torch.arange(1, labels.size(-1) + 1)
+    return int(((labels != IGNORE) * pos).amax(dim=-1).sum())
+
+
+class DeviceFeed:
+    """A batch source's micro-batches on the training device, each with its real token count.
+
+    With `prefetch` (default: on CUDA) the next batch is drawn as soon as one is handed out,
+    pinned and copied with non_blocking, so neither the gather nor the copy waits on the GPU.
+    The source is then one batch ahead; `state_dict()` is its state before that batch and a
+    phase change draws it again, so checkpoints and curricula stay exact. Without prefetch it
+    draws on demand: the same calls in the same order as the source alone (CPU is bit-exact)."""
+
+    def __init__(self, source, device: torch.device, prefetch: bool | None = None):
+        self.source, self.device = source, torch.device(device)
+        self.prefetch = self.device.type == "cuda" if prefetch is None else prefetch
+        self.pin = self.device.type == "cuda"
+        self.ahead: tuple[dict, dict[str, torch.Tensor], int] | None = None
+
+    def _draw(self) -> tuple[dict[str, torch.Tensor], int]:
+        batch = self.source.next_batch()
+        n = real_tokens(batch)
+        if self.pin:
+            batch = {k: v.pin_memory() for k, v in batch.items()}
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}, n
+
+    def next(self) -> tuple[dict[str, torch.Tensor], int]:
+        if self.ahead is not None:
+            _, batch, n = self.ahead
+            self.ahead = None
+        else:
+            batch, n = self._draw()
+        if self.prefetch:
+            state = self.source.state_dict()
+            self.ahead = (state, *self._draw())
+        return batch, n
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        return self.next()[0]
+
+    def set_phase(self, phase: int) -> None:
+        if not hasattr(self.source, "set_phase"):
+            return
+        if self.ahead is not None:  # drawn under the previous phase: rewind and draw again
+            self.source.load_state_dict(self.ahead[0])
+            self.ahead = None
+        self.source.set_phase(phase)
+
+    def state_dict(self) -> dict:
+        return self.ahead[0] if self.ahead is not None else self.source.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.ahead = None
+        self.source.load_state_dict(state)

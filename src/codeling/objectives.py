@@ -51,13 +51,16 @@ def lm_loss(logits: torch.Tensor, labels: torch.Tensor,
 
 def kl_teacher_student(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                        labels: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Mean over target positions of KL(teacher ‖ student), both softened by `temperature`."""
-    keep = labels.reshape(-1) != IGNORE
+    """Mean over target positions of KL(teacher ‖ student), both softened by `temperature`.
+
+    Every position is computed and the others weighted 0: indexing by a boolean mask would need
+    the mask's count on the host, a GPU sync on every micro-batch."""
+    keep = (labels.reshape(-1) != IGNORE).float()
     v = student_logits.size(-1)
-    s = F.log_softmax(student_logits.reshape(-1, v)[keep].float() / temperature, dim=-1)
-    t = F.log_softmax(teacher_logits.reshape(-1, v)[keep].float() / temperature, dim=-1)
-    kl = F.kl_div(s, t, log_target=True, reduction="sum")
-    return kl / keep.sum().clamp(min=1)
+    s = F.log_softmax(student_logits.reshape(-1, v).float() / temperature, dim=-1)
+    t = F.log_softmax(teacher_logits.reshape(-1, v).float() / temperature, dim=-1)
+    kl = F.kl_div(s, t, log_target=True, reduction="none").sum(-1)
+    return (kl * keep).sum() / keep.sum().clamp(min=1)
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -112,9 +115,11 @@ def prompt_masked_labels(input_ids: torch.Tensor, prompt_lens: torch.Tensor,
     labels[:, :-1] = input_ids[:, 1:]
     pos = torch.arange(input_ids.size(1), device=input_ids.device)
     # position t predicts token t+1, which belongs to the prompt while t+1 < prompt_len
-    labels[pos[None, :] + 1 < prompt_lens[:, None].to(input_ids.device)] = IGNORE
+    # masked_fill, not boolean-index assignment: no data-dependent shapes, no GPU sync
+    labels = labels.masked_fill(pos[None, :] + 1 < prompt_lens[:, None].to(input_ids.device),
+                                IGNORE)
     if pad_id is not None:
-        labels[labels == pad_id] = IGNORE
+        labels = labels.masked_fill(labels == pad_id, IGNORE)
     return labels
 
 

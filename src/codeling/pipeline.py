@@ -61,7 +61,7 @@ DEPENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 BLOCK_OPTIONS = ("qk_norm", "mlp", "norm_weights", "embed_norm", "logit_softcap",
                  "zero_init_proj", "zero_init_head", "value_embeds", "resid_scalars")
 # keys that change how fast a stage runs or what it prints, not what it makes
-NOT_FINGERPRINTED = {"log_every", "threads", "loggers", "workers"}
+NOT_FINGERPRINTED = {"log_every", "threads", "loggers", "workers", "peak_flops"}
 # eval keys that only matter when eval.filtered_k > 0 (off: left out, so old runs keep theirs)
 FILTERED_KEYS = ("filtered_k", "filtered_temperature", "filtered_top_p")
 FINGERPRINT = "fingerprint.json"

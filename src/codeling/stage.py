@@ -74,7 +74,7 @@ class Stage:
 
         from codeling.train import init_distributed, seed_everything
 
-        self.rank, self.world = init_distributed()
+        self.rank, self.world = init_distributed(self.tc.device)  # its backend: the device's
         if self.tc.threads:
             torch.set_num_threads(self.tc.threads)
         seed_everything(self.tc.seed)  # the same initial weights on every rank and every rerun

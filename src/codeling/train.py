@@ -38,10 +38,12 @@ from torch import nn
 
 from codeling import checkpoint as ckpt
 from codeling.config import Config, TrainConfig
+from codeling.data import DeviceFeed
 from codeling.io import iter_jsonl
 from codeling.training.checkpoints import STATE_FORMAT, CheckpointKeeper
 from codeling.training.dist import Dist, init_distributed, resolve_device
 from codeling.training.evals import EvalScheduler
+from codeling.training.flops import flops_per_token, peak_flops
 from codeling.training.hardware import record_hardware, resolve_dtype
 from codeling.training.metrics_log import MetricsLogger, drop_lines_after
 from codeling.training.optim import (
@@ -56,6 +58,11 @@ from codeling.training.step import Counters, NaNGuard, Stepper, TrainingError, w
 __all__ = ["STATE_FORMAT", "TrainResult", "TrainingError", "autocast_for", "init_distributed",
            "lr_at", "make_optimizer", "param_groups", "phase_at", "read_metrics",
            "resolve_device", "seed_everything", "train"]
+
+
+# under DDP with a time budget, rank 0's clock is shared every this many steps (and on log,
+# eval and save steps): the lr lags the clock by at most that, the stop comes at most that late
+CLOCK_SYNC_EVERY = 8
 
 
 @dataclass
@@ -88,7 +95,7 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
     to resume from is corrupt (never a silent fresh start).
     """
     # -- the parts --
-    dist = Dist.start()
+    dist = Dist.start(cfg.device)
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -106,7 +113,8 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
     autocast = autocast_for(cfg, device, hardware["dtype"])
     opt = make_optimizer(raw, cfg, device)
     counters = Counters()
-    stepper = Stepper(wrap(raw, cfg, dist, device), objective, train_data, opt, cfg, device,
+    feed = DeviceFeed(train_data, device)  # on CUDA: prefetched, pinned
+    stepper = Stepper(wrap(raw, cfg, dist, device), objective, feed, opt, cfg, device,
                       autocast, dist, counters)
     evals = EvalScheduler(cfg, run_dir, raw, objective, val_data, evaluator, autocast, dist,
                           keeper, device)
@@ -114,7 +122,7 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
     def trainer_state() -> dict:
         return {"step": counters.step, "optimizer": opt.state_dict(),
                 "scheduler": {"kind": "warmup_cosine", "step": counters.step},
-                "rng": ckpt.rng_state(), "data": train_data.state_dict(),
+                "rng": ckpt.rng_state(device), "data": feed.state_dict(),
                 "tokens": counters.tokens, "elapsed": counters.elapsed, "wall": counters.wall,
                 **evals.state_dict(), "world_size": dist.world, "hardware": hardware}
 
@@ -123,13 +131,13 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
         path, state = found
         try:
             opt.load_state_dict(state["optimizer"])
-            train_data.load_state_dict(state["data"])
+            feed.load_state_dict(state["data"])
         except (KeyError, ValueError) as e:
             raise ckpt.CheckpointError(f"{path}: trainer state does not fit this run ({e})") from e
         if state.get("world_size", 1) != dist.world:
             print(f"warning: {path} was written with {state['world_size']} processes, resuming "
                   f"with {dist.world}: the data order will differ")
-        ckpt.set_rng_state(state["rng"])
+        ckpt.set_rng_state(state["rng"], device)
         counters.step, counters.tokens = state["step"], state["tokens"]
         counters.elapsed = state["elapsed"]
         counters.wall = state.get("wall", state["elapsed"])  # states from before the budget
@@ -148,7 +156,9 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
     # -- the loop --
     raw.train()
     guard = NaNGuard(dist, counters.step + 1, str(keeper.dir))
-    log = MetricsLogger(run_dir, cfg, dist.is_main, progress, counters.step, counters.tokens)
+    log = MetricsLogger(run_dir, cfg, dist.is_main, progress, counters.step, counters.tokens,
+                        device, flops_per_token(raw, cfg.seq_len),
+                        peak_flops(device, cfg.peak_flops), dist.world)
     stopped = "done"
     budget = cfg.time_budget_s
     wall0, clock0 = counters.wall, time.perf_counter()
@@ -163,9 +173,13 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
             loss, norm = stepper.step()
             guard.add(loss)
             step = counters.step
-            counters.wall = wall0 + time.perf_counter() - clock0
-            if budget > 0 and dist.world > 1:  # rank 0's clock: the same lr and stop on all
-                counters.wall = dist.from_main(counters.wall)
+            due = log.due(step) or keeper.due(step) or evals.due(step) or step >= cfg.steps
+            if dist.world == 1 or budget <= 0:
+                counters.wall = wall0 + time.perf_counter() - clock0
+            elif due or step % CLOCK_SYNC_EVERY == 0:
+                # rank 0's clock, every few steps and where the step is due anyway: the same lr
+                # and the same stop on every rank, without a collective on every step
+                counters.wall = dist.main_float(wall0 + time.perf_counter() - clock0, device)
             last = step >= cfg.steps or out_of_time()
             is_log, is_save = log.due(step) or last, keeper.due(step)
             is_eval = evals.due(step) or (last and evals.every > 0)
@@ -181,10 +195,13 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
                 t0 = time.perf_counter()
                 val, early = evals.run(step)
                 counters.elapsed += time.perf_counter() - t0
+                log.exclude(time.perf_counter() - t0)
                 row.update(step=step, **val)
             log.write(row, step, phase)
             if is_save or early:
+                t0 = time.perf_counter()
                 keeper.save_step(step, trainer_state())
+                log.exclude(time.perf_counter() - t0)
             if early:
                 stopped = "early_stop"
                 print(f"early stop at step {step}: {evals.early_stop} evals without improvement")

@@ -22,7 +22,7 @@ class Counters:
     """What the loop has done so far; saved in every checkpoint."""
 
     step: int = 0  # optimizer steps completed
-    tokens: int = 0  # tokens seen by all ranks together
+    tokens: int = 0  # real (non-padding) tokens seen by all ranks together
     elapsed: float = 0.0  # seconds of training and evaluation (not of checkpoint writes)
     wall: float = 0.0  # seconds of the whole loop, checkpoint writes included (the time budget)
 
@@ -39,7 +39,10 @@ def wrap(raw: nn.Module, cfg: TrainConfig, dist: Dist, device: torch.device) -> 
 
 
 class Stepper:
-    """Draws grad_accum micro-batches, steps the optimizer, follows the curriculum."""
+    """Draws grad_accum micro-batches, steps the optimizer, follows the curriculum.
+
+    `data` is a data.DeviceFeed: batches already on the device, with their real token counts
+    (taken on the CPU side, so counting never waits for the GPU)."""
 
     def __init__(self, model: nn.Module, objective, data, opt, cfg: TrainConfig,
                  device: torch.device, autocast, dist: Dist, counters: Counters):
@@ -68,8 +71,7 @@ class Stepper:
         total = torch.zeros((), device=self.device)
         tokens = 0
         for micro in range(cfg.grad_accum):
-            batch = {k: v.to(self.device, non_blocking=True)
-                     for k, v in self.data.next_batch().items()}
+            batch, real = self.data.next()
             last = micro == cfg.grad_accum - 1
             # DDP all-reduces gradients only on the last micro-batch of the step
             sync = nullcontext() if last or self.dist.world == 1 else self.model.no_sync()
@@ -78,7 +80,9 @@ class Stepper:
                     loss = self.objective(self.model, batch) / cfg.grad_accum
                 loss.backward()
             total += loss.detach()
-            tokens += batch["input_ids"].numel() * self.dist.world  # shape only: no host sync
+            # padding excluded; under DDP ranks are taken to hold alike counts (exact for
+            # pretraining windows, close for SFT's length-bucketed batches)
+            tokens += real * self.dist.world
         params = [p for g in self.opt.param_groups for p in g["params"]]
         clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(params, clip)
