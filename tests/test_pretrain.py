@@ -77,8 +77,10 @@ def test_shards_are_cached_and_exact(data, tmp_path):
         build_shards(bad, tok, tmp_path / "shards")
 
 
-def test_kill_9_then_resume_gives_the_same_losses(data, tmp_path):
-    over = ("steps=100", "save_every=10", "log_every=5", "eval_every=20", "keep_checkpoints=2")
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_kill_9_then_resume_gives_the_same_losses(data, tmp_path, optimizer):
+    over = ("steps=100", "save_every=10", "log_every=5", "eval_every=20", "keep_checkpoints=2",
+            f"optimizer={optimizer}")
     ref = codeling(*argv(data, tmp_path / "ref", *over))
     assert ref.returncode == 0, ref.stderr
     assert "parameters" in ref.stdout

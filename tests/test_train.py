@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from codeling.checkpoint import CheckpointError, load_model
-from codeling.config import ModelConfig, SftConfig, TrainConfig
+from codeling.config import ModelConfig, PretrainConfig, SftConfig, TrainConfig
 from codeling.data import EvalWindows, RandomWindows
 from codeling.model import CodelingLM
 from codeling.objectives import (
@@ -35,6 +35,7 @@ from codeling.train import (
     train,
 )
 from codeling.training.hardware import cpu_info, decide_dtype, native_bf16
+from codeling.training.optim import apply_schedule, make_optimizer
 
 MODEL = ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=1, d_model=32, max_seq_len=32)
 # a learnable stream: short repeated motifs
@@ -330,3 +331,54 @@ def test_auto_dtype_on_cpu_is_recorded_in_run_json_and_kept_on_resume(tmp_path):
     run(tmp_path, c=cfg(dtype="auto"), resume=True)
     again = json.loads((tmp_path / "run.json").read_text())["hardware"]
     assert again["dtype"] == hw["dtype"] and again["dtype_reason"].startswith("kept from")
+
+
+def test_wsd_schedule_by_steps_and_by_the_clock():
+    c = cfg(kind=PretrainConfig, steps=110, warmup=10, lr=1.0, min_lr_ratio=0.0,
+            schedule="wsd", decay_share=0.2)
+    assert lr_at(0, c) == pytest.approx(0.1) and lr_at(9, c) == pytest.approx(1.0)
+    assert lr_at(50, c) == pytest.approx(1.0) and lr_at(90, c) == pytest.approx(1.0)  # stable
+    assert lr_at(100, c) == pytest.approx(0.5)  # halfway through the last 20 steps
+    assert lr_at(105, c) == pytest.approx(0.25) and lr_at(110, c) == pytest.approx(0.0)
+    sqrt = dataclasses.replace(c, decay_shape="sqrt", min_lr_ratio=0.1)
+    assert lr_at(100, sqrt) == pytest.approx(0.1 + 0.9 * (1 - math.sqrt(0.5)))
+    assert lr_at(110, sqrt) == pytest.approx(0.1)
+    clock = dataclasses.replace(c, steps=1_000_000, time_budget_s=100.0)
+    assert lr_at(20, clock, wall=79.0) == pytest.approx(1.0)
+    assert lr_at(20, clock, wall=90.0) == pytest.approx(0.5)  # the clock drives the decay
+    assert lr_at(20, clock, wall=200.0) == pytest.approx(0.0)
+    for bad in (dict(schedule="step"), dict(decay_shape="cos"), dict(decay_share=0.0)):
+        with pytest.raises(ValueError):
+            lr_at(50, dataclasses.replace(c, **bad))
+
+
+def test_muon_on_hidden_matrices_adamw_on_the_rest(tmp_path):
+    model = fresh_model()
+    c = cfg(kind=PretrainConfig, optimizer="muon", muon_lr=0.05, muon_momentum_warmup=4)
+    opt = make_optimizer(model, c, torch.device("cpu"))
+    muon, adamw = opt.opts
+    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
+    in_muon = {id(p) for g in muon.param_groups for p in g["params"]}
+    for name, p in model.named_parameters():
+        hidden = p.dim() == 2 and "embed" not in name and "lm_head" not in name
+        assert (id(p) in in_muon) == hidden, name
+    assert len(in_muon) + sum(len(g["params"]) for g in adamw.param_groups) == len(
+        {id(p) for p in model.parameters()})
+    apply_schedule(opt, 1e-2, 2, c)  # the schedule's lr scaled per optimizer; momentum warming
+    assert muon.param_groups[0]["lr"] == pytest.approx(0.05)
+    assert muon.param_groups[0]["momentum"] == pytest.approx(0.9)
+    assert all(g["lr"] == pytest.approx(1e-2) for g in adamw.param_groups)
+    with pytest.raises(ValueError, match="optimizer"):
+        opt.load_state_dict(torch.optim.AdamW(model.parameters()).state_dict())
+    # it learns, and resuming from a checkpoint is bit-exact with Muon's state
+    result = run(tmp_path, c=dataclasses.replace(c, steps=40, eval_every=20, save_every=20))
+    losses = [r["loss"] for r in read_metrics(tmp_path) if "loss" in r]
+    assert result.step == 40 and losses[-1] < losses[0] - 1.0
+    reference = strip(read_metrics(tmp_path))
+    final = (tmp_path / "checkpoints" / "final" / "model.safetensors").read_bytes()
+    shutil.rmtree(tmp_path / "checkpoints" / "step_40")
+    shutil.rmtree(tmp_path / "checkpoints" / "final")
+    run(tmp_path, model=fresh_model(seed=99), resume=True,
+        c=dataclasses.replace(c, steps=40, eval_every=20, save_every=20))
+    assert strip(read_metrics(tmp_path)) == reference
+    assert (tmp_path / "checkpoints" / "final" / "model.safetensors").read_bytes() == final

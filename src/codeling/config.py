@@ -131,12 +131,28 @@ class TrainConfig:
     # (none for CPUs: MFU is then null)
     peak_flops: float = 0.0
     loggers: list[str] = field(default_factory=list)  # extra sinks: "tensorboard", "mlflow"
-    # the loop reads this on every stage; only task stages may set it (a field there)
+    # the lr after warmup: "cosine" down to lr·min_lr_ratio, or "wsd" (warmup-stable-decay):
+    # flat, then down to lr·min_lr_ratio over the last decay_share of the steps or time budget,
+    # linearly or as 1-sqrt (decay_shape); training/optim.py lr_at
+    schedule: str = "cosine"
+    decay_share: float = 0.2
+    decay_shape: str = "linear"  # linear | sqrt
+    # the loop reads these on every stage; only task stages may set curriculum (a field there)
+    # and only pretraining the optimizer (Muon was tuned on pretraining alone; SFT keeps AdamW)
     curriculum: ClassVar[tuple] = ()
+    optimizer: ClassVar[str] = "adamw"
 
 
 @dataclass
 class PretrainConfig(TrainConfig):
+    # "adamw" on every weight, or "muon": torch.optim.Muon on the blocks' 2-D matrices at
+    # muon_lr (its momentum warmed up from 0.85 over muon_momentum_warmup steps), AdamW at lr on
+    # embeddings, head, norms and scalars (training/optim.py make_optimizer)
+    optimizer: str = "adamw"
+    muon_lr: float = 0.02
+    muon_momentum: float = 0.95
+    muon_momentum_warmup: int = 300
+    muon_weight_decay: float = 0.0
     pass
 
 

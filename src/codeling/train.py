@@ -121,7 +121,7 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
 
     def trainer_state() -> dict:
         return {"step": counters.step, "optimizer": opt.state_dict(),
-                "scheduler": {"kind": "warmup_cosine", "step": counters.step},
+                "scheduler": {"kind": cfg.schedule, "step": counters.step},
                 "rng": ckpt.rng_state(device), "data": feed.state_dict(),
                 "tokens": counters.tokens, "elapsed": counters.elapsed, "wall": counters.wall,
                 **evals.state_dict(), "world_size": dist.world, "hardware": hardware}

@@ -10,7 +10,7 @@ from torch import nn
 
 from codeling.config import TrainConfig
 from codeling.training.dist import Dist
-from codeling.training.optim import lr_at, phase_at
+from codeling.training.optim import apply_schedule, lr_at, phase_at
 
 
 class TrainingError(RuntimeError):
@@ -66,8 +66,7 @@ class Stepper:
         """One optimizer step; returns (loss, grad norm) as tensors (no host sync)."""
         cfg, c = self.cfg, self.counters
         lr = self.lr = lr_at(c.step, cfg, c.wall)
-        for group in self.opt.param_groups:
-            group["lr"] = lr
+        apply_schedule(self.opt, lr, c.step, cfg)  # per-group lr scale, Muon's momentum
         total = torch.zeros((), device=self.device)
         tokens = 0
         for micro in range(cfg.grad_accum):
