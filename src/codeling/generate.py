@@ -308,7 +308,8 @@ def generate_samples(model: CodelingLM, tokenizer: CodelingTokenizer, tasks: Seq
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--checkpoint", required=True, help="checkpoint dir (or a LoRA adapter dir)")
+    p.add_argument("--checkpoint", help="checkpoint dir (or a LoRA adapter dir); or --model "
+                                        "hf:PATH, or --endpoint URL (codeling.backends)")
     src = p.add_mutually_exclusive_group(required=True)
     from codeling.tasks.benchmarks import benchmark_names
 
@@ -328,6 +329,9 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--data-dir", default=None, help="folder holding benchmark files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from codeling.backends import add_backend_arguments
+
+    add_backend_arguments(p)
 
 
 def _problems(args) -> tuple[list[Task], Sequence[str]]:
@@ -351,6 +355,12 @@ def main(args) -> int:
     if e.select not in ("", "examples"):  # bad input is refused before the model loads
         raise ConfigError(f"eval.select must be '' or 'examples', not {e.select!r}")
     tasks, stop = _problems(args)
+    from codeling.backends import generate_main, wants_backend
+
+    if wants_backend(args):
+        return generate_main(args, e, tasks, stop)
+    if not args.checkpoint:
+        raise ConfigError("one of --checkpoint, --model hf:PATH or --endpoint URL is required")
     model, tokenizer = load_for_inference(args.checkpoint, resolve_device(args.device))
     start = time.time()
     kw = {"max_new_tokens": e.max_new_tokens, "temperature": e.temperature, "top_p": e.top_p,

@@ -137,7 +137,8 @@ def open_stage(args: argparse.Namespace, name: str, inputs: dict[str, bool],
 RUNTIME_ERRORS = (("codeling.training.step", "TrainingError"),
                   ("codeling.checkpoint", "CheckpointError"),
                   ("codeling.evaluate.sandbox", "SandboxError"),
-                  ("codeling.tasks.teacher", "TeacherError"))
+                  ("codeling.tasks.teacher", "TeacherError"),
+                  ("codeling.backends", "SamplesFailed"))
 
 
 def run_main(label: str, fn: Callable[[argparse.Namespace], int | None], args: argparse.Namespace,

@@ -120,7 +120,7 @@ def add_arguments(p) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--problems", help="task JSONL (HumanEval format + category/level/source)")
     src.add_argument("--benchmark", help="mini, humaneval, humaneval+, mbpp or mbpp+")
-    what = p.add_mutually_exclusive_group(required=True)
+    what = p.add_mutually_exclusive_group()  # or --model / --endpoint (codeling.backends)
     what.add_argument("--samples", help="samples JSONL: task_id, completion (+ extra fields)")
     what.add_argument("--reference", action="store_true",
                       help="evaluate the canonical solutions (a sanity check of the benchmark)")
@@ -131,11 +131,17 @@ def add_arguments(p) -> None:
     # each flag is a spelling of an [eval] override (`--timeout 10` is `eval.timeout=10`);
     # 0 keeps the benchmark's own limit
     add_config_arguments(p, section="eval", flags={
-        "--timeout": "timeout", "--memory-mb": "memory_mb", "--workers": "workers"})
+        "--timeout": "timeout", "--memory-mb": "memory_mb", "--workers": "workers",
+        # generation, for --model / --endpoint
+        "--n": "n", "--temperature": "temperature", "--top-p": "top_p",
+        "--max-new-tokens": "max_new_tokens", "--batch-size": "batch_size"})
     p.add_argument("--k", default=None, help="comma-separated k for pass@k (default: all k≤n)")
     p.add_argument("--data-dir", default=None, help="folder holding benchmark files")
     p.add_argument("--isolation", default="auto", choices=["auto", "namespaces", "rlimits"])
     p.add_argument("--quiet", action="store_true")
+    from codeling.backends import add_backend_arguments
+
+    add_backend_arguments(p, evaluate=True)
 
 
 def load_problems(args, e) -> tuple[list[Task], Limits, str]:
@@ -174,6 +180,10 @@ def main(args) -> int:
     e = config_from_args(args, section="eval").eval
     problems, limits, name = load_problems(args, e)
     by_id = {t.task_id: t for t in problems}
+    from codeling.backends import sample_then_evaluate
+
+    # --model / --endpoint: generate into OUT/samples.jsonl first (resumable), then evaluate it
+    args.samples = sample_then_evaluate(args, e, problems) or args.samples
     samples = reference_samples(problems) if args.reference else read_samples(args.samples, by_id)
     ks = [int(k) for k in args.k.split(",")] if args.k else None
     summary = evaluate_samples(problems, samples, args.out, limits=limits, workers=e.workers,
