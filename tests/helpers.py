@@ -29,3 +29,24 @@ def tiny_model_and_tokenizer(seed: int = 0, vocab_size: int = 400):
 def save_tiny_checkpoint(path: Path) -> Path:
     model, tok = tiny_model_and_tokenizer()
     return save_model(model, path, tok)
+
+
+SHARED_TMP: Path | None = None  # set by conftest.py: the test run's folder shared by workers
+
+
+def real_task_report(allow_contamination: bool = False) -> dict:
+    """report.json of a real (small, synthetic-only, checked against mini and HumanEval)
+    `codeling tasks` build, made once per test run and shared by pytest-xdist workers through a
+    lock; allow_contamination keeps the behavioural twins, as that flag does."""
+    from filelock import FileLock
+
+    from codeling.tasks.build import build_tasks
+
+    assert SHARED_TMP is not None, "tests/conftest.py sets helpers.SHARED_TMP"
+    out = SHARED_TMP / ("tasks-contaminated" if allow_contamination else "tasks-clean")
+    with FileLock(str(out) + ".lock"):
+        if not (out / "report.json").exists():
+            build_tasks(out, sources=("synthetic",), n=60, seed=0, levels=(1, 2), dev=False,
+                        eval_sets=["mini", "humaneval"],
+                        allow_contamination=allow_contamination, workers=1, progress=False)
+    return json.loads((out / "report.json").read_text())

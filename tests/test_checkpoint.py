@@ -115,7 +115,7 @@ def test_write_dir_atomically_keeps_the_old_dir_on_failure(tmp_path):
         ck.write_dir_atomically(target, broken)
     assert (target / "a").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
-    assert target.stat().st_mode & 0o055  # readable by others like any directory
+    assert target.stat().st_mode & 0o005 == 0o005  # others can list and enter it
 
 
 @pytest.fixture

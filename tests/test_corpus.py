@@ -157,7 +157,10 @@ def test_mixed_sources_and_single_file(src: Path, tmp_path: Path) -> None:
 def test_hidden_folders_skipped(src: Path, tmp_path: Path) -> None:
     (src / ".venv").mkdir()
     shutil.copy(EMAIL_PKG / "message.py", src / ".venv" / "message.py")
-    assert not any(".venv" in c.path for c in list_candidates([src]))
+    listed = [c.path for c in list_candidates([src])]
+    assert not any(".venv" in p for p in listed)
+    assert sorted(p.name for p in src.rglob("*.py") if ".venv" not in p.parts) == \
+        sorted(Path(p).name for p in listed)  # every ordinary file is still a candidate
 
 
 @pytest.mark.parametrize("make", ["missing", "empty_dir", "no_py", "unsupported", "corrupt"])

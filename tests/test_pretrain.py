@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from codeling import cli
+from codeling.checkpoint import load_model
 from codeling.config import read_config
 from codeling.data import build_shards, open_shard
 from codeling.io import DataError
@@ -84,7 +85,8 @@ def test_kill_9_then_resume_gives_the_same_losses(data, tmp_path, optimizer):
     ref = codeling(*argv(data, tmp_path / "ref", *over))
     assert ref.returncode == 0, ref.stderr
     assert "parameters" in ref.stdout
-    assert json.loads((tmp_path / "ref" / "run.json").read_text())["params"] > 0
+    recorded = json.loads((tmp_path / "ref" / "run.json").read_text())["params"]
+    assert recorded == load_model(tmp_path / "ref" / "checkpoints" / "final").num_params()
 
     run = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "codeling.cli", *argv(data, run, *over)],

@@ -17,10 +17,10 @@ from codeling.evaluate.live import dev_evaluator
 from codeling.io import DataError, atomic_write_json
 from codeling.report import write_report
 from codeling.reporting.doc import Doc
-from codeling.reporting.plots import plot_breakdown, plot_evals, plot_losses
+from codeling.reporting.plots import plot_breakdown, plot_evals, plot_losses, plot_solution_loss
 from codeling.runs import collect_runs
 from codeling.tasks.schema import write_tasks
-from helpers import tiny_model_and_tokenizer
+from helpers import real_task_report, tiny_model_and_tokenizer
 from test_runs import dev_tasks, make_pipeline, make_pretrain, make_sft, tiny_train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -53,17 +53,25 @@ def test_pipeline_report(tmp_path):
     for img in ("loss.png", "evals.png", "categories.png"):
         assert f"]({img})" in md
     runs_table = section(md, "## Runs", "## Final metrics")
-    assert "| sft | sft | pretrain/final |" in runs_table and "| dev @8 | 3/12 | 4/20 |" in runs_table
+    assert "| sft | sft | pretrain/final |" in runs_table and "| dev @8 | 3/12 ±1.5 | 4/20 |" in runs_table
     assert "partial: more data or Option B" in runs_table and "n/a" in runs_table
-    assert "3.0%" in md  # humaneval 5/164 in the final-metrics table
+    assert "3.0% ±1.3" in md  # humaneval 5/164 in the final-metrics table, with its error
     sel = section(md, "## Selection and contamination", "## Plots")
-    assert "| sft | mini | 20.0% | 0 | 0 | chosen on the dev set (never reported) |" in sel
-    assert "| sft | humaneval | 3.0% | 0 |" in sel and "| sft | mbpp+ |  | 0 |" in sel
+    rep = real_task_report(False)  # the tasks/report.json of a real, clean build
+    dropped = {b: v["train_tasks_dropped"] for b, v in rep["twins"].items()}
+    assert dropped["mini"] > 0  # twins were found and dropped: none is left in training
+    assert (f"| sft | mini | 20.0% ±8.9 | 0 | {dropped['mini']} | chosen on the dev set (never "
+            "reported) |") in sel
+    assert f"| sft | humaneval | 3.0% ±1.3 | 0 | {dropped['humaneval']} |" in sel
     assert "| pretrain |  |  |  |  | chosen on validation loss (no dev set) |" in sel
     assert "CONTAMINATED" not in md
     data = section(md, "## Data", "## Wall time")
-    assert "train 950, val 50, dev 100" in data and "4 hits against mini, humaneval" in data
-    assert "contaminated: 4" in data and "2.5M tokens" in data
+    assert (f"train {rep['n_train']}, val {rep['n_val']}, dev {rep['dev']['n']}; sources: "
+            f"synthetic {rep['by_source']['synthetic']}") in data
+    assert f"{rep['contamination']['hits']} hits against mini, humaneval (dropped)" in data
+    twin_drops = [k for k in rep["dropped"] if k.startswith("behavioural twin of ")]
+    assert twin_drops and all(f"{k}: {rep['dropped'][k]}" in data for k in twin_drops)
+    assert "?" not in data and "2.5M tokens" in data  # every field was found in the real report
     assert "| pretrain |" in section(md, "## Wall time", "## Hardware")
     examples = section(md, "## Example generations", "## Config")
     task = dev_tasks()[0]  # from evals/samples_step_8.jsonl, which carries the prompt
@@ -78,12 +86,15 @@ def test_pipeline_report(tmp_path):
 
 
 def test_contaminated_data_is_said_loudly(tmp_path):
-    root = make_pipeline(tmp_path / "c", [1], twins={"mini": 3}, contaminated=True)
+    root = make_pipeline(tmp_path / "c", [1], contaminated=True)
+    mini = real_task_report(True)["twins"]["mini"]
+    n, kept = mini["eval_tasks_with_twin"], mini["train_tasks_kept"]
+    assert n > 0 and kept >= n and mini["train_tasks_dropped"] == 0
     md = write_report([root]).read_text()
     sel = section(md, "## Selection and contamination", "## Plots")
-    assert "| sft | mini | 5.0% | CONTAMINATED: mini 3 | 6 |" in sel
+    assert f"| sft | mini | 5.0% ±4.9 | CONTAMINATED: mini {n} | 0 |" in sel  # kept, none dropped
     assert "CONTAMINATED: its training data kept behavioural twins" in sel
-    assert "CONTAMINATED: mini 3" in section(md, "## Runs", "## Final metrics")
+    assert "CONTAMINATED: humaneval " in section(md, "## Runs", "## Final metrics")
 
 
 def test_categories_from_a_real_dev_evaluator_run(tmp_path):
@@ -107,6 +118,14 @@ def test_categories_from_a_real_dev_evaluator_run(tmp_path):
     assert plot_breakdown([run], tmp_path / "c.png") == ["sft"]
     png_size(tmp_path / "c.png")
     assert run.selected_on == "dev" and run.dev_n == 4
+    # the solution loss of every dev task, logged at each eval and plotted
+    # (tasks longer than sft.seq_len + 1 tokens are left out, as training leaves them out)
+    assert best["eval"]["solution_loss"] > 0 and 0 < best["eval"]["solution_loss_tasks"] <= 4
+    assert run.solution_loss == best["eval"]["solution_loss"]
+    assert [m["solution_loss"] for m in run.metrics if "solution_loss" in m]  # metrics lines
+    assert plot_solution_loss([run], tmp_path / "s.png") == ["sft"]
+    w, h = png_size(tmp_path / "s.png")
+    assert w > 300 and h > 200
 
 
 def test_several_runs_overlay_with_out(tmp_path):
@@ -123,7 +142,7 @@ def test_several_runs_overlay_with_out(tmp_path):
     for name in ("loss.png", "evals.png", "categories.png"):
         png_size(both.parent / name)
     md = both.read_text()
-    assert "| a | sft |" in md and "| b | sft |" in md and "| dev @8 | 7/12 |" in md
+    assert "| a | sft |" in md and "| b | sft |" in md and "| dev @8 | 7/12 ±1.7 |" in md
     with pytest.raises(ConfigError, match="--out"):
         write_report([a, b])
 

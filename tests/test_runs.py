@@ -4,8 +4,8 @@ Run folders come from the real components: tiny real training runs (`train.train
 in-training evaluator is the real `GenerationEval` with scripted completions (a task's
 canonical solution or a broken body) judged by the real sandbox, and `eval/<benchmark>/`
 folders from real harness rows summarised by `metrics.summarize`. Only run.json (the stage
-driver's) and tasks/report.json (`codeling tasks`', in the format of docs/formats.md)
-are written by hand. `make_pipeline` and `make_sft` are reused by test_report.py.
+driver's) is written by hand; tasks/report.json comes from a real small build (helpers.real_task_report).
+`make_pipeline` and `make_sft` are reused by test_report.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import csv
 import functools
 import io
 import json
+import math
 import os
 import shutil
 import time
@@ -33,9 +34,18 @@ from codeling.evaluate.sandbox import Limits, Sandbox
 from codeling.io import DataError, atomic_write_json, write_jsonl
 from codeling.model import CodelingLM
 from codeling.objectives import LMObjective
-from codeling.runs import VERDICTS, collect_runs, format_table, status, to_csv, verdict
+from codeling.runs import (
+    VERDICTS,
+    collect_runs,
+    compare,
+    format_table,
+    status,
+    to_csv,
+    verdict,
+)
 from codeling.tasks.benchmarks import load_benchmark, mbpp_records, mbpp_to_task
 from codeling.train import train
+from helpers import real_task_report
 
 EVERY = 4  # steps between in-training evals
 BROKEN = "    return return\n"
@@ -83,15 +93,15 @@ class Scripted(GenerationEval):
         super().__init__(dev_tasks(), tokenizer=None, stop=[], out_dir=out_dir)
         self.passes, self.step = passes, 0
 
-    def __call__(self, model, step: int) -> dict:
+    def __call__(self, model, step: int, final: bool = False) -> dict:
         self.step = step
-        return super().__call__(model, step)
+        return super().__call__(model, step, final)
 
-    def generate(self, model) -> list[dict]:
+    def generate(self, model, tasks=None) -> list[dict]:
         return [{k: r[k] for k in ("task_id", "completion")}
                 for r in results("dev", self.passes[self.step])]
 
-    def judge(self, samples: list[dict]) -> list[dict]:
+    def judge(self, samples: list[dict], tasks=None) -> list[dict]:
         v = verdicts("dev")
         return [{**v[(s["task_id"], s["completion"])], "sample_index": i}
                 for i, s in enumerate(samples)]
@@ -152,28 +162,12 @@ def make_eval(d: Path, benchmark: str, passed: int) -> Path:
     return d
 
 
-def tasks_report(twins: dict[str, int] | None = None, contaminated: bool = False) -> dict:
-    """tasks/report.json as `codeling tasks` writes it (docs/formats.md); twins=None: a task set
-    built before the twin check."""
-    rep = {"sources": ["mbpp", "synthetic"], "n_train": 950, "n_val": 50,
-           "by_source": {"mbpp": 300, "synthetic": 700}, "by_category": {"math": 500},
-           "dropped": {"contaminated": 4, "duplicate": 12},
-           "contamination": {"checked_against": ["mini", "humaneval"], "hits": 4, "tasks": []},
-           "dev": {"n": 100, "families": ["fam_a"], "by_style": {}, "by_category": {}}}
-    if twins is not None:
-        rep["twins"] = {b: {"eval_tasks_with_twin": twins.get(b, 0),
-                            "train_tasks_dropped": 2 * twins.get(b, 0), "examples": []}
-                        for b in EVAL_SETS}
-        rep["contaminated"] = contaminated
-    return rep
-
-
 def make_pipeline(root: Path, passes: list[int], mini: int | None = None,
-                  humaneval: int | None = 3, twins: dict[str, int] | None = None,
-                  contaminated: bool = False) -> Path:
-    """A pipeline run dir: pretrain/, tasks/report.json, sft/, eval/{mini,humaneval}/."""
+                  humaneval: int | None = 3, contaminated: bool = False) -> Path:
+    """A pipeline run dir: pretrain/, tasks/report.json (a real `codeling tasks` build's,
+    `--allow-contamination` when `contaminated`), sft/, eval/{mini,humaneval}/."""
     make_pretrain(root / "pretrain")
-    atomic_write_json(root / "tasks" / "report.json", tasks_report(twins or {}, contaminated))
+    atomic_write_json(root / "tasks" / "report.json", real_task_report(contaminated))
     make_sft(root / "sft", passes, init=root / "pretrain" / "checkpoints" / "final")
     make_eval(root / "eval" / "mini", "mini", max(passes) if mini is None else mini)
     if humaneval is not None:
@@ -223,7 +217,8 @@ def test_pipeline_dir_attaches_evals_twins_and_names(tmp_path):
     assert sft.humaneval == pytest.approx(5 / 164, abs=1e-4)
     assert sft.base == "pretrain/final" and (sft.best_pass, sft.n_tasks) == (6, 20)
     assert sft.verdict == "success" and (sft.dev_pass, sft.selected_step) == (2, 8)
-    assert sft.twin_counts() == dict.fromkeys(EVAL_SETS, 0) and not sft.contaminated
+    assert sft.twin_counts() == dict.fromkeys(["mini", "humaneval"], 0)
+    assert not sft.contaminated
     line = next(x for x in format_table(list(runs.values())).splitlines() if x.startswith("sft"))
     assert "  0  " in line and "CONTAMINATED" not in line
     assert runs["pretrain"].twins is None  # pretraining trains on no task set
@@ -238,13 +233,18 @@ def test_final_mini_eval_is_the_number_not_a_maximum(tmp_path):
 
 
 def test_twins_and_contamination_cells(tmp_path):
-    root = make_pipeline(tmp_path / "c", [1], twins={"mini": 3, "humaneval": 1},
-                         contaminated=True)
+    root = make_pipeline(tmp_path / "c", [1], contaminated=True)
+    kept = {b: v["eval_tasks_with_twin"] for b, v in real_task_report(True)["twins"].items()}
+    assert kept["mini"] > 0 and kept["humaneval"] > 0  # the real build kept some twins
     (sft,) = [r for r in collect_runs([root]) if r.stage == "sft"]
-    assert format_table([sft]).count("CONTAMINATED: humaneval 1, mini 3") == 1
-    assert sft.row()["twins"]["mini"] == 3 and sft.row()["contaminated"] is True
+    cell = f"CONTAMINATED: humaneval {kept['humaneval']}, mini {kept['mini']}"
+    assert format_table([sft]).count(cell) == 1
+    assert sft.row()["twins"] == kept and sft.row()["contaminated"] is True
     old = make_pipeline(tmp_path / "old", [1])
-    atomic_write_json(old / "tasks" / "report.json", tasks_report(None))  # before twin checks
+    report = json.loads((old / "tasks" / "report.json").read_text())
+    for key in ("twins", "twin_check", "contaminated"):  # as written before the twin check
+        report.pop(key)
+    atomic_write_json(old / "tasks" / "report.json", report)
     (sft,) = [r for r in collect_runs([old]) if r.stage == "sft"]
     assert sft.twins is None and "unchecked" in format_table([sft])
 
@@ -312,6 +312,7 @@ def test_malformed_json_names_file(tmp_path):
 def test_cli_json_csv_and_table(tmp_path, capsys):
     make_pipeline(tmp_path / "runs" / "cpu", [0, 3], mini=3)
     make_sft(tmp_path / "runs" / "big", [7])
+    capsys.readouterr()  # what training printed
     assert cli_main(["runs", str(tmp_path / "runs"), "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert sorted(rows) == ["big", "cpu/pretrain", "cpu/sft"]
@@ -340,3 +341,39 @@ def test_clashing_names_are_qualified(tmp_path):
     names = sorted(r.name for r in collect_runs([tmp_path / "a", tmp_path / "b"]))
     assert names == ["a/pretrain", "a/sft", "b/pretrain", "b/sft"]
     assert to_csv([]).startswith("name,")
+
+
+def test_dev_pass_carries_its_standard_error(tmp_path):
+    make_sft(tmp_path / "s", [3])
+    (run,) = collect_runs([tmp_path / "s"])
+    assert (run.dev_pass, run.dev_n) == (3, 12)
+    assert run.dev_se == pytest.approx(math.sqrt(0.25 * 0.75 / 12), abs=1e-4)  # binomial
+    assert "3/12 ±1.5" in format_table([run])
+    assert run.row()["dev_se"] == pytest.approx(run.dev_se)
+
+
+def test_compare_reads_tie_under_two_standard_errors(tmp_path, capsys):
+    """Three recipes as real tiny SFT runs, one folder per recipe and one run per seed: a small
+    difference is a tie, a large one names the better recipe (runs --compare)."""
+    for recipe, passes in (("a", [1, 1, 2]), ("b", [2, 1, 2]), ("c", [6, 6, 7])):
+        for seed, p in enumerate(passes):
+            make_sft(tmp_path / recipe / f"seed_{seed}", [p])
+    dirs = [str(tmp_path / r) for r in "abc"]
+    capsys.readouterr()  # what training printed
+    assert cli_main(["runs", *dirs, "--compare", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    a = out["recipes"][0]
+    assert a["rates"] == pytest.approx([1 / 12, 1 / 12, 2 / 12], abs=1e-4)
+    assert a["mean"] == pytest.approx(4 / 36, abs=1e-4)
+    # se^2 = (seed variance + mean squared task se) / K
+    seed_var = np.var([1 / 12, 1 / 12, 2 / 12], ddof=1)
+    task_var = np.mean([p * (1 - p) / 12 for p in (1 / 12, 1 / 12, 2 / 12)])
+    assert a["se"] == pytest.approx(math.sqrt((seed_var + task_var) / 3), abs=1e-4)
+    ab, ac = out["comparisons"]
+    assert abs(ab["diff"]) < 2 * ab["se"] and ab["verdict"] == "tie"
+    assert ac["diff"] > 2 * ac["se"] and ac["verdict"] == f"{dirs[2]} better"
+    assert cli_main(["runs", *dirs[:2], "--compare"]) == 0
+    text = capsys.readouterr().out
+    assert "-> tie (|diff| < 2 se)" in text and "over 3 run(s)" in text
+    with pytest.raises(DataError, match="no run with a dev pass rate"):
+        compare([tmp_path / "a", make_pretrain(tmp_path / "p")])

@@ -24,10 +24,13 @@ class Run:
     best_step: int | None = None  # the selected step (best.json), when mini came from it
     selected_on: str = ""  # "dev" | "val_loss" | "mini" (pre-dev runs) | "score" | ""
     selected_step: int | None = None
-    dev_pass: int | None = None  # dev pass count at the selected step
-    dev_n: int | None = None
+    dev_pass: int | None = None  # dev pass count at the selected step (the whole set when
+    dev_n: int | None = None  # that eval generated it: `dev_full`, else its subset)
+    dev_se: float | None = None  # standard error of dev_pass / dev_n over tasks
+    solution_loss: float | None = None  # dev solution loss at the selected step
     mini_info: bool = False  # an information-only mini curve was recorded
     humaneval: float | None = None  # pass@1
+    humaneval_se: float | None = None
     syntax: float | None = None  # rate, 0-1: the final mini eval's, else the selected eval's
     collapse: float | None = None
     verdict: str = "n/a"
@@ -47,7 +50,9 @@ class Run:
         """benchmark -> eval tasks with a twin in the training data (None: not checked)."""
         if self.twins is None:
             return None
-        return {b: v["eval_tasks_with_twin"] for b, v in self.twins.items()}
+        # a build that dropped its twins has none left in training: only kept twins count
+        return {b: v["eval_tasks_with_twin"] if v.get("train_tasks_kept", self.contaminated)
+                else 0 for b, v in self.twins.items()}
 
     @property
     def cpu(self) -> str:
@@ -61,9 +66,11 @@ class Run:
                 "params": self.params, "trainable_params": self.trainable_params,
                 "data": self.data, "steps": self.steps, "target_steps": self.target_steps,
                 "selected_on": self.selected_on or None, "selected_step": self.selected_step,
-                "dev_pass": self.dev_pass, "dev_n_tasks": self.dev_n,
+                "dev_pass": self.dev_pass, "dev_n_tasks": self.dev_n, "dev_se": self.dev_se,
+                "solution_loss": self.solution_loss,
                 "best_pass": self.best_pass, "n_tasks": self.n_tasks, "best_step": self.best_step,
-                "humaneval_pass@1": self.humaneval, "syntax_valid": self.syntax,
+                "humaneval_pass@1": self.humaneval, "humaneval_se": self.humaneval_se,
+                "syntax_valid": self.syntax,
                 "collapse_rate": self.collapse, "twins": self.twin_counts(),
                 "contaminated": self.contaminated, "verdict": self.verdict,
                 "status": self.status, "tokens": self.tokens, "elapsed_s": self.elapsed_s, "cpu": self.cpu,
