@@ -43,6 +43,16 @@ class CorpusConfig:
     min_chars: int = 100  # smaller files (empty __init__.py, one import) are dropped
     max_file_kb: float = 1000.0  # one huge file should not become a big share of the corpus
     seed: int = 0
+    # the function-level corpus (corpus_mix.py; the defaults: files only, as before): shares
+    # of bytes that are function units and exercises (never of [tasks]' dev families)
+    units: float = 0.0
+    exercises: float = 0.0
+    quality: float = 1.0  # top share of files and of units by quality score kept
+    anneal_mb: float = 0.0  # anneal.jsonl: the best-ranked train documents (pretrain.anneal)
+    unit_max_lines: int = 80
+    unit_min_resolved: float = 1.0  # share of a unit's free names that must resolve
+    twin_check: bool = True  # behavioural twin check of units, exercises (when mixing)
+    workers: int = 0  # sandbox workers for the checks; 0: one per core
 
 
 @dataclass
@@ -153,7 +163,8 @@ class PretrainConfig(TrainConfig):
     muon_momentum: float = 0.95
     muon_momentum_warmup: int = 300
     muon_weight_decay: float = 0.0
-    pass
+    # the last share of the budget (steps or time budget) draws from the corpus's anneal.jsonl
+    anneal: float = 0.0
 
 
 @dataclass

@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,8 +105,9 @@ def shards_current(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> bo
     return _current_meta(sources, tokenizer, Path(out_dir))[1] is not None
 
 
-def build_shards(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> dict:
-    """Tokenize corpus train/val into out_dir/{train,val}.bin unless up to date; returns meta.
+def build_shards(corpus_dir: str | Path, tokenizer, out_dir: str | Path,
+                 splits: tuple[str, ...] = ("train", "val")) -> dict:
+    """Tokenize corpus splits into out_dir/{split}.bin unless up to date; returns meta.
 
     Processes building the same shards take turns on a file lock (out_dir/.lock): the first
     tokenizes, the others find the shards current. DDP ranks all call this, so none waits in a
@@ -113,7 +115,7 @@ def build_shards(corpus_dir: str | Path, tokenizer, out_dir: str | Path) -> dict
     corpus, out = Path(corpus_dir), Path(out_dir)
     if tokenizer.vocab_size > np.iinfo(SHARD_DTYPE).max + 1:
         raise ValueError(f"vocabulary of {tokenizer.vocab_size} does not fit uint16 shards")
-    sources = {s: corpus / f"{s}.jsonl" for s in ("train", "val")}
+    sources = {s: corpus / f"{s}.jsonl" for s in splits}
     want, meta = _current_meta(sources, tokenizer, out)
     if meta is not None:
         return meta
@@ -207,7 +209,58 @@ def corpus_batches(corpus: str | Path, tokenizer, shards: str | Path, cfg, rank:
                           cfg.seed, rank, world)
     val = EvalWindows(open_shard(shards / "val.bin", need), cfg.batch_size, cfg.seq_len,
                       cfg.eval_batches, rank, world)
+    share = getattr(cfg, "anneal", 0.0)  # pretraining only
+    if share > 0:
+        if not (Path(corpus) / "anneal.jsonl").exists():
+            raise DataError(Path(corpus) / "anneal.jsonl", "pretrain.anneal needs the corpus's "
+                            "anneal set: build the corpus with corpus.anneal_mb > 0")
+        where = shards / "anneal"  # its own meta: turning the anneal on keeps train's shards
+        build_shards(corpus, tokenizer, where, splits=("anneal",))
+        best = RandomWindows(open_shard(where / "anneal.bin", need), cfg.batch_size,
+                             cfg.seq_len, cfg.seed + 1, rank, world)
+        train = AnnealBatches(train, best, share, cfg.steps * cfg.grad_accum,
+                              cfg.time_budget_s)
     return train, val, meta
+
+
+class AnnealBatches:
+    """The last `share` of training draws from the anneal set (the corpus's best-ranked
+    documents) instead of the whole corpus. Progress is the larger of the batches' share of
+    `total_batches` and the wall time's share of `budget_s` (the loop's own rule for its
+    cosine, measured here from the first batch), so the anneal is the last share whichever
+    ends training; once begun it stays. Under DDP with a budget, ranks decide on their own
+    clocks, so they may switch one step apart."""
+
+    def __init__(self, main, anneal, share: float, total_batches: int, budget_s: float = 0.0):
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"pretrain.anneal must be in (0, 1], got {share}")
+        self.main, self.anneal, self.share = main, anneal, share
+        self.total, self.budget = max(total_batches, 1), budget_s
+        self.batches, self.elapsed, self.annealing = 0, 0.0, False
+        self._last: float | None = None
+
+    def progress(self) -> float:
+        p = self.batches / self.total
+        return max(p, self.elapsed / self.budget) if self.budget > 0 else p
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.elapsed += now - self._last
+        self._last = now
+        self.annealing = self.annealing or self.progress() >= 1.0 - self.share
+        self.batches += 1
+        return (self.anneal if self.annealing else self.main).next_batch()
+
+    def state_dict(self) -> dict:
+        return {"batches": self.batches, "elapsed": self.elapsed, "annealing": self.annealing,
+                "main": self.main.state_dict(), "anneal": self.anneal.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batches, self.elapsed = state["batches"], state["elapsed"]
+        self.annealing, self._last = state["annealing"], None
+        self.main.load_state_dict(state["main"])
+        self.anneal.load_state_dict(state["anneal"])
 
 
 class MixedBatches:

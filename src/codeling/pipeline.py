@@ -65,6 +65,11 @@ NOT_FINGERPRINTED = {"log_every", "threads", "loggers", "workers", "peak_flops"}
 # eval keys that only matter when eval.filtered_k > 0 (off: left out, so old runs keep theirs)
 FILTERED_KEYS = ("filtered_k", "filtered_temperature", "filtered_top_p")
 FINGERPRINT = "fingerprint.json"
+# corpus keys of the function-level mixture (left out while it is off), and the [tasks] keys
+# that decide which dev families and recipes the corpus's exercises keep out
+CORPUS_MIX_KEYS = ("units", "exercises", "quality", "anneal_mb", "unit_max_lines",
+                   "unit_min_resolved", "twin_check")
+DEV_KEYS = ("seed", "levels", "categories", "dev_from")
 
 
 def best_checkpoint(run: Path) -> Path:
@@ -146,6 +151,15 @@ class Pipeline:
         if "eval" in sections and not sections["eval"].get("filtered_k"):
             for key in FILTERED_KEYS:
                 sections["eval"].pop(key, None)
+        corpus = sections.get("corpus", {})
+        if corpus and not (corpus["units"] or corpus["exercises"] or corpus["quality"] < 1
+                           or corpus["anneal_mb"]):
+            for key in CORPUS_MIX_KEYS:  # files only, as before: old runs keep theirs
+                corpus.pop(key, None)
+        if corpus.get("exercises"):  # exercises keep out the dev families these keys draw
+            sections["tasks"] = {k: full["tasks"][k] for k in DEV_KEYS}
+        if "pretrain" in sections and not sections["pretrain"].get("anneal"):
+            sections["pretrain"].pop("anneal", None)
         if "model" in sections:
             default = ModelConfig()
             for key in BLOCK_OPTIONS:

