@@ -3,7 +3,9 @@
 Pre-norm RMSNorm, RoPE (HF's rotate-half layout), SwiGLU, no biases, tied embeddings, optional
 grouped-query attention. Module names follow LlamaForCausalLM exactly, so a checkpoint saved by
 `checkpoint.save_model` loads in `transformers.AutoModelForCausalLM` and peft's LoRA targets
-(`q_proj`, `v_proj`, ...) mean the same thing here and there.
+(`q_proj`, `v_proj`, ...) mean the same thing here and there. ModelConfig's block options
+(QK-norm, ReLU², gain-free norms, soft-capped logits, ...) are off by default; hf_arch.py names
+the HF architecture (Qwen3, Arcee, Apertus, NanoChat) whose weights each combination matches.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.d_model, cfg.n_kv_head * hd, bias=False)
         self.v_proj = nn.Linear(cfg.d_model, cfg.n_kv_head * hd, bias=False)
         self.o_proj = nn.Linear(cfg.n_head * hd, cfg.d_model, bias=False)
-        if cfg.qk_norm:  # per head, before RoPE, as Qwen3 (logits stay bounded at high lr)
+        if cfg.qk_norm:  # per head, before RoPE, as Qwen3: attention logits stay bounded
             self.q_norm = RMSNorm(hd, cfg.norm_eps, cfg.norm_weights)
             self.k_norm = RMSNorm(hd, cfg.norm_eps, cfg.norm_weights)
         if value_embed_table(cfg, layer) is not None:
