@@ -140,7 +140,7 @@ class TrainConfig:
     # one device's peak FLOP/s for the logged MFU; 0: training/flops.py's table of CUDA devices
     # (none for CPUs: MFU is then null)
     peak_flops: float = 0.0
-    loggers: list[str] = field(default_factory=list)  # extra sinks: "tensorboard", "mlflow"
+    loggers: list[str] = field(default_factory=list)  # extra sinks: "tensorboard"
     # the lr after warmup: "cosine" down to lr·min_lr_ratio, or "wsd" (warmup-stable-decay):
     # flat, then down to lr·min_lr_ratio over the last decay_share of the steps or time budget,
     # linearly or as 1-sqrt (decay_shape); training/optim.py lr_at
@@ -173,6 +173,13 @@ class TaskTrainConfig(TrainConfig):
 
     eval_mini: bool = True  # generate + execute the dev tasks at each eval
     eval_max_new_tokens: int = 160
+    # generate on a fixed stratified subset of this many dev tasks at each eval (0: all); the
+    # last eval generates the whole dev set too (evaluate/live.py)
+    eval_dev_subset: int = 0
+    eval_solution_loss: bool = True  # teacher-forced loss of every dev solution at each eval
+    # also pass@1 from this many samples per subset task at eval_temperature (0: off)
+    eval_samples: int = 0
+    eval_temperature: float = 0.8
     # batch widths round up to a multiple of this (1: each batch to its longest example); it
     # keeps bf16 autocast's CPU step steady over a run, but was not faster than fp32 with exact
     # widths here (docs/RESULTS.md runs 19-20)
@@ -225,6 +232,11 @@ class TasksConfig:
     # only the signature can supply; dev: never
     novel_names: float = 0.0
     dev_from: str = ""  # an earlier build's folder: reuse its dev set (one dev for ablations)
+    # the dev set (tasks/dev.py): its size, how many of it are held-out MBPP tasks, and the
+    # share of its synthetic tasks composed from held-out composition recipes
+    dev_size: int = 100
+    dev_mbpp: int = 40
+    dev_composed: float = 0.0
 
 
 @dataclass
