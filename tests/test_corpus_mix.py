@@ -223,3 +223,43 @@ def test_anneal_takes_the_last_share_of_the_batches() -> None:
     state = again.state_dict()
     again.load_state_dict(state)
     assert [int(again.next_batch()["input_ids"][0, 0]) for _ in range(10)] == got[10:]
+
+
+def test_pretrain_anneals_on_the_anneal_set(tmp_path: Path, capsys) -> None:
+    from codeling.checkpoint import load_trainer_state
+    from codeling.cli import main as cli_main
+    from codeling.tokenizer import train_tokenizer
+
+    corpus = tmp_path / "corpus"
+    build_corpus(corpus, [JSON_PKG, STDLIB / "email"], units=0.3, anneal_mb=0.02,
+                 twin_check=False, val_fraction=0.2, progress=False)
+    texts = [r["text"] for r in read_jsonl(corpus / "train.jsonl")]
+    train_tokenizer(texts, vocab_size=512).save(tmp_path / "tok")
+    argv = ["pretrain", "--no-progress", "--preset", "smoke", "--corpus", str(corpus),
+            "--tokenizer", str(tmp_path / "tok"), "steps=4", "eval_every=4", "save_every=4",
+            "threads=1", "anneal=0.5"]
+    assert cli_main([*argv, "--run-dir", str(tmp_path / "pre")]) == 0
+    state = load_trainer_state(tmp_path / "pre" / "checkpoints" / "step_4")["data"]
+    assert state["annealing"] and state["batches"] == 4 and state["anneal"]["batches"] == 2
+    assert (tmp_path / "pre" / "shards" / "anneal" / "anneal.bin").exists()
+    (corpus / "anneal.jsonl").unlink()
+    assert cli_main([*argv, "--run-dir", str(tmp_path / "pre2")]) != 0
+    assert "corpus.anneal_mb" in capsys.readouterr().err
+
+
+def test_pipeline_fingerprints_the_mixture_only_when_on(tmp_path: Path) -> None:
+    import argparse
+
+    from codeling.pipeline import Pipeline
+
+    def record(*overrides: str) -> dict:
+        args = argparse.Namespace(preset="smoke", overrides=list(overrides), force=None,
+                                  run_dir=str(tmp_path / "run"))
+        return Pipeline(args).record("corpus")
+
+    off = record()
+    assert "units" not in off["config"]["corpus"] and "tasks" not in off["config"]
+    assert record("tasks.seed=5")["fingerprint"] == off["fingerprint"]
+    on = record("corpus.exercises=0.1")
+    assert on["config"]["corpus"]["units"] == 0.0 and on["config"]["tasks"]["seed"] == 0
+    assert record("corpus.exercises=0.1", "tasks.seed=5")["fingerprint"] != on["fingerprint"]
