@@ -192,3 +192,13 @@ def test_pipeline_calls_report_with_its_stage_runs(tmp_path):
     md = write_report([root / "pretrain", root / "sft"], root / "report").read_text()
     assert "| sft | sft | pretrain/final |" in md and "| pretrain | pretrain |" in md
     assert "1.2%" in md and "4 hits" in md  # eval/ and tasks/ beside the runs
+
+
+def test_wall_time_table_shows_training_speed_and_peak_memory(tmp_path):
+    run = make_pretrain(tmp_path / "base")
+    part = section(write_report([run]).read_text(), "## Wall time and tokens", "## Hardware")
+    header, _, row = [ln for ln in part.splitlines() if ln.startswith("|")][:3]
+    assert "training tokens/s (median)" in header and "MFU (median)" in header
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4] and cells[6].endswith(" GiB")  # tokens/s and this process's peak memory
+    assert cells[5] == ""  # no MFU on a CPU without pretrain.peak_flops: blank, not a guess

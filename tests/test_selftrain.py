@@ -153,3 +153,15 @@ def test_rerun_follows_the_one_resume_rule(setup, tmp_path, capsys):
     assert cli.main(["selftrain", "--run-dir", str(tmp_path / "new")]) == 2
     assert "--init and --tasks are required" in capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == ["config.toml"]
+
+
+def test_sampling_runs_on_the_runs_device(monkeypatch):
+    """Rounds sample and evaluate where the run's fine-tunes train, not always on the CPU."""
+    import torch
+
+    from codeling.selftrain import run_device
+
+    assert run_device(load_config("smoke", ["sft.device=cpu"])) == torch.device("cpu")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    want = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    assert run_device(load_config("smoke")) == want  # sft.device=auto

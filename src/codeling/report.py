@@ -218,10 +218,11 @@ def build_report(runs: list[Run], out: Path) -> Doc:
             doc.image(name, alt)
     data_section(doc, runs)
     doc.heading("Wall time and tokens")
-    doc.table(["run", "wall time (train + evals)", "tokens seen", "tokens/s"],
+    doc.table(["run", "wall time (train + evals)", "tokens seen", "tokens/s",
+               "training tokens/s (median)", "MFU (median)", "peak memory"],
               [[r.name, _duration(r.elapsed_s), human(r.tokens),
-                human(r.tokens / r.elapsed_s) if r.tokens and r.elapsed_s else ""]
-               for r in runs])
+                human(r.tokens / r.elapsed_s) if r.tokens and r.elapsed_s else "",
+                *speed_cells(r)] for r in runs])
     doc.heading("Hardware")
     doc.bullets(hardware(runs))
     examples_section(doc, runs)
@@ -231,6 +232,21 @@ def build_report(runs: list[Run], out: Path) -> Doc:
         doc.para(f"{r.name} ({r.path})")
         doc.code(cfg.read_text() if cfg.is_file() else "(no config.toml)", "toml")
     return doc
+
+
+def speed_cells(run: Run) -> list[str]:
+    """From the train lines of metrics.jsonl: the median tokens/s (evals and saves left out),
+    the median MFU and the peak memory (training/flops.py; runs before them show blanks)."""
+    lines = [m for m in run.metrics if "loss" in m]
+
+    def median(key: str) -> float | None:
+        vals = sorted(m[key] for m in lines if isinstance(m.get(key), (int, float)))
+        return vals[len(vals) // 2] if vals else None
+
+    rate, mfu = median("tokens_per_s"), median("mfu")
+    mem = max((m["peak_mem_mb"] for m in lines if m.get("peak_mem_mb")), default=None)
+    return [human(rate) if rate else "", f"{mfu:.1%}" if mfu is not None else "",
+            f"{mem / 1024:.2f} GiB" if mem else ""]
 
 
 def _duration(seconds: float | None) -> str:

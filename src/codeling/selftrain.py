@@ -48,10 +48,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codeling.config import ConfigError, add_config_arguments, save_config
 from codeling.io import JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
 from codeling.tasks.schema import Task, read_tasks, write_tasks
+
+if TYPE_CHECKING:
+    import torch
 
 # prompts -> k completion texts per prompt (seeded)
 Sampler = Callable[[list[Task], int, int], list[list[str]]]
@@ -76,10 +80,19 @@ def _rows(path: Path) -> list[dict]:
 
 # ---- samplers ----
 
-def model_sampler(ckpt: Path, st, stop: Sequence[str]) -> Sampler:
+def run_device(cfg) -> torch.device:
+    """Sampling and dev evaluation run where the run's fine-tunes train (sft.device: auto
+    takes the GPU when there is one)."""
+    from codeling.training.dist import resolve_device
+
+    return resolve_device(cfg.sft.device)
+
+
+def model_sampler(ckpt: Path, st, stop: Sequence[str],
+                  device: str | torch.device = "cpu") -> Sampler:
     from codeling.generate import generate_samples, load_for_inference
 
-    model, tok = load_for_inference(ckpt)
+    model, tok = load_for_inference(ckpt, device)
 
     def sample(tasks: list[Task], k: int, seed: int) -> list[list[str]]:
         rows = generate_samples(model, tok, tasks, n=k, stop=stop, temperature=st.temperature,
@@ -265,7 +278,7 @@ def dev_result(ckpt: Path, tasks_dir: Path, cfg, out: Path) -> dict | None:
     from codeling.evaluate.live import dev_evaluator
     from codeling.generate import load_for_inference
 
-    model, tok = load_for_inference(ckpt)
+    model, tok = load_for_inference(ckpt, run_device(cfg))
     ev = dev_evaluator(tok, cfg.sft, out, tasks_dir)
     if ev is None:
         return None
@@ -349,7 +362,7 @@ def selftrain(args) -> dict:
             continue
         seen |= {r["key"] for r in _rows(rdir / "verified.jsonl")}
         sampler = (endpoint_sampler(args.endpoint, args.model, st, stop, _key(args))
-                   if args.endpoint else model_sampler(init, st, stop))
+                   if args.endpoint else model_sampler(init, st, stop, run_device(cfg)))
         init = run_round(run_dir, n, init, tasks_dir, sampler, cfg, seen, teacher)
         report = json.loads((rdir / "report.json").read_text())
         curve.append({k: report[k] for k in ("round", "checkpoint", "accepted",
