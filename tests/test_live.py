@@ -14,6 +14,9 @@ from codeling.evaluate.live import dev_evaluator, eval_result
 from codeling.evaluate.metrics import summarize
 from codeling.evaluate.sandbox import Limits, Sandbox
 from codeling.io import iter_jsonl
+from codeling.objectives import SFTObjective
+from codeling.pairs import collate, encode_example
+from codeling.tasks.dev import dev_subset
 from codeling.tasks.schema import write_tasks
 from helpers import tiny_model_and_tokenizer
 from test_runs import dev_tasks
@@ -79,3 +82,45 @@ def test_mini_info_is_labelled_and_never_scores(tmp_path):
     assert res["mini_info"]["n_tasks"] == 20 and "score" not in res["mini_info"]
     assert res["score"] == res["pass"]  # the dev count alone
     assert (tmp_path / "run" / "evals" / "samples_mini_step_1.jsonl").is_file()
+
+
+def test_subset_each_eval_whole_set_at_the_end_and_solution_loss(tmp_path):
+    """eval_dev_subset generates on a fixed stratified subset; final=True adds the whole set
+    (`dev_full`); every eval scores each dev solution's loss, per style and category."""
+    model, tok = tiny_model_and_tokenizer()
+    tasks = dev_tasks(8)
+    write_tasks(tmp_path / "tasks" / "dev.jsonl", tasks)
+    cfg = SftConfig(eval_max_new_tokens=6, eval_dev_subset=3, seq_len=250)
+    ev = dev_evaluator(tok, cfg, tmp_path / "run", tmp_path / "tasks")
+    first, again = ev(model, 1), ev(model, 2)
+    assert first["n_tasks"] == again["n_tasks"] == 3 and "dev_full" not in first
+    rows = [r for _, r in iter_jsonl(tmp_path / "run" / "evals" / "samples_step_1.jsonl")]
+    assert {r["task_id"] for r in rows} == {t.task_id for t in ev.tasks}  # the same 3 each time
+    last = ev(model, 3, final=True)
+    full = last["dev_full"]
+    assert last["n_tasks"] == 3 and full["n_tasks"] == 8
+    assert full["pass@1_se"] >= 0 and "per_category" in full and "score" not in full
+    rows = [r for _, r in iter_jsonl(tmp_path / "run" / "evals" / "samples_step_3.jsonl")]
+    assert sorted(r["task_id"] for r in rows) == sorted(t.task_id for t in tasks)
+    # the solution loss: every task, token-weighted, equal to SFT's own loss on the same pairs
+    fits = [t for t in tasks if encode_example(tok, t, 251) is not None]
+    assert last["solution_loss_tasks"] == len(fits) > 0
+    batch = collate([encode_example(tok, t, 251) for t in fits], tok.pad_id)
+    with torch.no_grad():
+        expected = SFTObjective(pad_id=tok.pad_id).val_loss(model, batch).item()
+    assert last["solution_loss"] == pytest.approx(expected, abs=2e-4)
+    assert first["solution_loss"] == last["solution_loss"]  # the same weights, the same loss
+    styles = {t.extra.get("style") or "default" for t in fits}
+    assert set(last["solution_loss_per_style"]) == styles
+    assert set(last["solution_loss_per_category"]) == {t.category for t in fits}
+
+
+def test_dev_subset_is_stratified_and_fixed():
+    tasks = dev_tasks(40)
+    sub = dev_subset(tasks, 10)
+    assert len(sub) == 10 and sub == dev_subset(tasks, 10)
+    assert [t.task_id for t in sub] == [t.task_id for t in tasks if t in sub]  # dev's order
+    cats = {c: sum(t.category == c for t in tasks) for c in {t.category for t in tasks}}
+    for c, n in cats.items():  # each category within one task of its proportional share
+        assert abs(sum(t.category == c for t in sub) - 10 * n / 40) < 1
+    assert dev_subset(tasks, 40) == tasks

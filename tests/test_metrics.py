@@ -8,9 +8,11 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from codeling.evaluate.metrics import (
+    binomial_se,
     collapse_reason,
     default_ks,
     estimate_pass_at_k,
@@ -132,7 +134,13 @@ def test_summarize_counts_rates_and_categories():
                for tid, flags in passed.items() for i, p in enumerate(flags)]
     s = summarize(results, _tasks())
     assert json.loads(json.dumps(s)) == s  # JSON-serialisable
-    assert [k for k in s if k.startswith("pass@")] == ["pass@1", "pass@2"]
+    assert [k for k in s if k.startswith("pass@")] == ["pass@1", "pass@1_se", "pass@2",
+                                                       "pass@2_se"]
+    # the standard error over tasks of the per-task unbiased estimates (0.75, 0, 0.25)
+    assert s["pass@1_se"] == pytest.approx(np.std([0.75, 0, 0.25]) / np.sqrt(3), abs=1e-4)
+    assert s["pass@2_se"] == pytest.approx(np.std([1.0, 0, 0.5]) / np.sqrt(3), abs=1e-4)
+    assert s["per_category"]["lists"]["pass@1_se"] == pytest.approx(0.375 / np.sqrt(2),
+                                                                    abs=1e-4)
     assert s["pass@1"] == pytest.approx((3 / 4 + 0 + 1 / 4) / 3, abs=1e-4)
     assert s["pass@2"] == pytest.approx((1.0 + 0 + 0.5) / 3, abs=1e-4)
     assert s["syntax_valid"] == pytest.approx(4 / 12, abs=1e-4)
@@ -192,3 +200,16 @@ def test_errors_stay_out_of_pass_at_k_and_are_listed():
     assert s["tasks_without_samples"] == ["t/1"] and s["n_tasks_without_samples"] == 1
     assert s["passed_tasks_first_sample"] == 2  # t/0's first judged sample passed
     assert json.loads(json.dumps(s)) == s
+
+
+def test_greedy_standard_error_is_binomial():
+    """One greedy sample per task: pass@1's standard error is sqrt(p (1 - p) / n)."""
+    tasks = [Task(f"t/{i}", PROMPT, "f", "    return sum(xs)\n", "def check(c): pass", "lists")
+             for i in range(8)]
+    rows = [{"task_id": t.task_id, "completion": "    return sum(xs)\n", "passed": i < 3}
+            for i, t in enumerate(tasks)]
+    s = summarize(rows, tasks)
+    assert s["pass@1"] == 0.375
+    assert s["pass@1_se"] == pytest.approx(binomial_se(3, 8), abs=1e-4)
+    assert binomial_se(3, 8) == pytest.approx(math.sqrt(0.375 * 0.625 / 8))
+    assert binomial_se(0, 8) == 0.0 and binomial_se(0, 0) == 0.0

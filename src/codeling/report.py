@@ -4,10 +4,13 @@ Each RUN is a run folder or a folder holding several (a pipeline run dir: `pretr
 `eval/<benchmark>/`, `tasks/report.json`); runs are found and read by `codeling.runs`. Written
 to DIR (default `RUN/report/` for one RUN):
 - `loss.png`: train and validation loss against step;
-- `evals.png`: the in-training pass count (dev set; mini for runs made before dev selection),
-  syntax validity and collapse rate against step;
+- `evals.png`: the in-training pass count with its standard error (dev set; mini for runs made
+  before dev selection), syntax validity and collapse rate against step;
+- `solution_loss.png`: the dev set's solution loss (teacher-forced, evaluate/solution_loss.py)
+  against step, overall and per prompt style;
 - `categories.png` and `styles.png`: pass@1 per task category / prompt style (metrics.summarize's
-  `per_category` / `per_style`) at each run's selected (else latest) eval;
+  `per_category` / `per_style`) at each run's selected (else latest) eval, with standard
+  errors; every pass rate in the tables carries its standard error;
 - `report.md` and `report.html`: the runs table, final metrics, the selection and
   contamination table (per benchmark: twins of its tasks in the training data, what selected
   the checkpoint), the plots, data, wall time and tokens, hardware, the resolved configs, and
@@ -29,9 +32,15 @@ from codeling.config import ConfigError
 from codeling.io import atomic_write_text, iter_jsonl
 from codeling.reporting.doc import Doc
 from codeling.reporting.files import read_json
-from codeling.reporting.plots import plot_breakdown, plot_evals, plot_losses
+from codeling.reporting.plots import (
+    plot_breakdown,
+    plot_evals,
+    plot_losses,
+    plot_solution_loss,
+)
+from codeling.reporting.run import Run
 from codeling.reporting.table import COLUMNS, display_row, human, pct, twins_cell
-from codeling.runs import Run, collect_runs
+from codeling.runs import collect_runs
 
 N_EXAMPLES = 2  # good and bad generations shown per run
 
@@ -54,8 +63,9 @@ def _filtered_keys(runs: list[Run], bench: str) -> list[str]:
 def final_metrics(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     benches = sorted({b for r in runs for b in r.evals})
     extra = {b: _filtered_keys(runs, b) for b in benches}
-    header = ["run", "last step", "train loss", "val loss", "val ppl", "selected", "dev pass",
-              "mini pass", *[h for b in benches for h in (f"{b} pass@1", *(
+    header = ["run", "last step", "train loss", "val loss", "val ppl", "selected",
+              "dev pass (± se)", "mini pass", "dev solution loss",
+              *[h for b in benches for h in (f"{b} pass@1 (± se, points)", *(
                   f"{b} {k} (example-selected, not pass@1)" for k in extra[b]))]]
     rows = []
     for r in runs:
@@ -64,8 +74,11 @@ def final_metrics(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
             last.update({k: v for k, v in m.items() if k in ("loss", "val_loss", "val_ppl")})
         fmt = [f"{last[k]:.4g}" if k in last else "" for k in ("loss", "val_loss", "val_ppl")]
         cells = display_row(r)
-        rows.append([r.name, str(r.steps or ""), *fmt, *cells[6:9],
-                     *[c for b in benches for c in (pct(r.evals.get(b, {}).get("pass@1")), *(
+        ev = {b: r.evals.get(b, {}) for b in benches}
+        loss = f"{r.solution_loss:.4f}" if r.solution_loss is not None else ""
+        rows.append([r.name, str(r.steps or ""), *fmt, *cells[6:9], loss,
+                     *[c for b in benches for c in (pct(ev[b].get("pass@1"),
+                                                        ev[b].get("pass@1_se")), *(
                          pct(filtered(r, b).get(k)) for k in extra[b]))]])
     return header, rows
 
@@ -89,7 +102,8 @@ def selection_section(doc: Doc, runs: list[Run]) -> None:
             twins = twins_cell(r, [bench]) if bench else twins_cell(r)
             dropped = (r.twins or {}).get(bench, {})
             dropped = dropped.get("train_tasks_dropped", "") if isinstance(dropped, dict) else ""
-            rows.append([r.name, bench, pct(r.evals.get(bench, {}).get("pass@1")), twins,
+            ev = r.evals.get(bench, {})
+            rows.append([r.name, bench, pct(ev.get("pass@1"), ev.get("pass@1_se")), twins,
                          str(dropped), SELECTION_NOTE.get(r.selected_on, r.selected_on)])
     doc.table(["run", "benchmark", "pass@1", "eval tasks with a twin in training data",
                "twins dropped", "checkpoint selection"], rows)
@@ -210,7 +224,8 @@ def build_report(runs: list[Run], out: Path) -> Doc:
     doc.heading("Plots")
     for name, fn, alt in (
             ("loss.png", plot_losses, "train and validation loss"),
-            ("evals.png", plot_evals, "in-training pass, syntax and collapse by step"),
+            ("evals.png", plot_evals, "in-training pass (± 1 se), syntax and collapse by step"),
+            ("solution_loss.png", plot_solution_loss, "dev solution loss by step and style"),
             ("categories.png", plot_breakdown, "pass@1 by category"),
             ("styles.png", lambda rs, p: plot_breakdown(rs, p, "per_style"),
              "pass@1 by prompt style")):

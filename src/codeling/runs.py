@@ -1,5 +1,7 @@
 """`codeling runs [DIR ...] [--json | --csv]`: the experiments table, with the plan's verdict
-(docs/plan.md).
+(docs/plan.md). `codeling runs A B [C ...] --compare [--metric dev|BENCH]`: each DIR is one
+recipe (its runs: seeds, builds); each recipe's mean rate ± its standard error, and each
+against the first: a difference under 2 standard errors reads "tie" (reporting/compare.py).
 
 A run folder is any folder holding `metrics.jsonl` or `run.json` (what `train.train`,
 `codeling pretrain`, `sft` and `distill` write); folders are found recursively under each DIR
@@ -13,7 +15,9 @@ Columns that make a number honest:
 - "selected": what chose the checkpoint (best.json `selected_on`) and its step: "dev" (the dev
   set, never reported), "val_loss" (no dev set), or "mini (test set)" for runs made before dev
   selection, whose in-training evals were mini-HumanEval (the maximum over several looks);
-- "dev pass": the dev pass count at the selected step;
+- "dev pass": the dev pass count at the selected step, ± its standard error in tasks (the
+  whole dev set where that eval generated it, else the eval's fixed subset: the count's
+  denominator says which); HumanEval pass@1 ± its standard error in points;
 - "twins": per benchmark, eval tasks that had a behavioural twin in the run's training data
   (tasks/report.json `twins`), "0" when none; "CONTAMINATED" leads the cell when report.json
   says the data kept them (`--allow-contamination`); "unchecked" for task sets built before
@@ -44,7 +48,10 @@ import sys
 import time
 from pathlib import Path
 
+from codeling.configerror import ConfigError
+from codeling.evaluate.metrics import binomial_se
 from codeling.io import DataError, iter_jsonl
+from codeling.reporting.compare import Recipe, decide, format_comparison, recipe
 from codeling.reporting.files import (
     discover,
     eval_files,
@@ -132,7 +139,25 @@ def _selected_eval(run: Run, evals: dict[int, dict], best: dict) -> None:
         run.best_step, run.best_pass = step, ev["pass"]
         run.n_tasks = ev.get("n_tasks") or 20
     else:
-        run.dev_pass, run.dev_n = ev["pass"], ev.get("n_tasks")
+        _dev_numbers(run, step, ev)
+
+
+def _dev_numbers(run: Run, step: int, ev: dict) -> None:
+    """Dev pass of the selected step: the whole dev set's (`dev_full`, from the loop's last
+    eval) where that eval has it, else what it generated on (the fixed subset); the standard
+    error is the eval's own, else binomial. evals/step_N.json holds `dev_full`; a metrics line
+    does not, so it is read from the file when the line was all there was."""
+    full = ev.get("dev_full") or read_json(run.path / "evals" / f"step_{step}.json").get(
+        "dev_full")
+    src = full if isinstance(full, dict) and isinstance(full.get("pass"), int) else ev
+    run.dev_pass, run.dev_n = src["pass"], src.get("n_tasks")
+    se = src.get("pass@1_se")
+    if isinstance(se, (int, float)):
+        run.dev_se = float(se)
+    elif run.dev_n:
+        run.dev_se = binomial_se(run.dev_pass, run.dev_n)
+    loss = ev.get("solution_loss")
+    run.solution_loss = float(loss) if isinstance(loss, (int, float)) else None
 
 
 def _twins(run: Run) -> None:
@@ -194,7 +219,7 @@ def finish(run: Run) -> None:
             run.syntax, run.collapse = mini.get("syntax_valid"), mini.get("collapse_rate")
     he = run.evals.get("humaneval")
     if he is not None:
-        run.humaneval = he.get("pass@1")
+        run.humaneval, run.humaneval_se = he.get("pass@1"), he.get("pass@1_se")
     run.verdict = verdict(run.best_pass, run.n_tasks)
 
 
@@ -263,12 +288,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON list of rows")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header line")
+    p.add_argument("--compare", action="store_true",
+                   help="each DIR is one recipe (its runs: seeds, builds): print each recipe's "
+                        "mean ± standard error and each against the first DIR; a difference "
+                        "under 2 standard errors reads 'tie'")
+    p.add_argument("--metric", default="dev",
+                   help="what --compare compares: dev (the selected step's dev pass rate; "
+                        "default) or a benchmark's final pass@1 (mini, humaneval, mbpp, ...)")
     p.add_argument("--stale-minutes", type=float, default=STALE_MINUTES,
                    help="a run without a final checkpoint and no metrics written for this long "
                         "is reported as failed")
 
 
+def compare(dirs: list[Path], metric: str = "dev", stale_minutes: float = STALE_MINUTES
+            ) -> list[Recipe]:
+    """One recipe per DIR (the runs under it), in the order given; a DIR without a run that
+    has the metric is an error naming it."""
+    recipes = []
+    for d in dirs:
+        rec = recipe(str(d), collect_runs([d], stale_minutes=stale_minutes), metric)
+        if rec is None:
+            raise DataError(d, f"no run with a {metric} pass rate under this folder")
+        recipes.append(rec)
+    return recipes
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.compare:
+        if len(args.dirs) < 2:
+            raise ConfigError("--compare needs two or more DIRs, one per recipe")
+        recipes = compare([Path(d) for d in args.dirs], args.metric, args.stale_minutes)
+        if args.json:
+            print(json.dumps({"metric": args.metric, "recipes": [r.row() for r in recipes],
+                              "comparisons": [decide(recipes[0], r) for r in recipes[1:]]},
+                             indent=2))
+        else:
+            print(format_comparison(recipes, args.metric))
+        return 0
     runs = collect_runs([Path(d) for d in args.dirs], stale_minutes=args.stale_minutes)
     if args.json:
         print(json.dumps([r.row() for r in runs], indent=2))

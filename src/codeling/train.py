@@ -193,7 +193,7 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
             early = False
             if is_eval:
                 t0 = time.perf_counter()
-                val, early = evals.run(step)
+                val, early = evals.run(step, final=last)
                 counters.elapsed += time.perf_counter() - t0
                 log.exclude(time.perf_counter() - t0)
                 row.update(step=step, **val)

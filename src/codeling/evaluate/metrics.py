@@ -1,4 +1,4 @@
-"""Evaluation metrics: pass@k (unbiased), syntax validity, mode collapse, NameErrors, the summary.
+"""Evaluation metrics: pass@k (unbiased) with its standard error, syntax validity, mode collapse, NameErrors, the summary.
 
 Must not import torch: the evaluator uses it and has to start fast.
 
@@ -51,6 +51,26 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def mean_se(values: Sequence[float]) -> float:
+    """Standard error of a mean over tasks: sqrt(var / n), the variance over tasks (ddof 0).
+    For greedy pass (each task 0 or 1) it is the binomial sqrt(p (1 - p) / n); for pass@k from
+    n samples it counts both the spread between tasks and each task's sampling noise. Tasks of
+    one synthetic family are alike, so across families the error is larger than this."""
+    n = len(values)
+    if n == 0:
+        return 0.0
+    arr = np.asarray(values, dtype=float)
+    return float(np.sqrt(arr.var() / n))
+
+
+def binomial_se(passed: int, n: int) -> float:
+    """sqrt(p (1 - p) / n) of a pass count: the standard error of a greedy pass rate."""
+    if n <= 0:
+        return 0.0
+    p = passed / n
+    return (p * (1.0 - p) / n) ** 0.5
 
 
 def estimate_pass_at_k(num_samples: int | Sequence[int], num_correct: Sequence[int],
@@ -188,6 +208,7 @@ def summarize(results: list[dict], problems: dict[str, Task] | Sequence[Task],
     Rows may carry precomputed `syntax_ok` and `collapse` (the harness writes both); otherwise
     they are computed here. Samples of a task are ordered by `sample_index` when present.
     `per_category` and `per_style` (task.extra["style"]) break pass@k down by task kind.
+    Every `pass@k` has its standard error over tasks beside it, `pass@k_se` (mean_se).
     `name_error_rate`: the share of judged samples that failed on a NameError.
     """
     by_id = problems if isinstance(problems, dict) else {t.task_id: t for t in problems}
@@ -228,7 +249,9 @@ def summarize(results: list[dict], problems: dict[str, Task] | Sequence[Task],
         samples = [r for t in tids for r in groups[t]]
         out = {"n_tasks": len(tids)}
         for k in ks:
-            out[f"pass@{k}"] = round(float(np.mean([task_pass(t, k) for t in tids])), 4)
+            vals = [task_pass(t, k) for t in tids]
+            out[f"pass@{k}"] = round(float(np.mean(vals)), 4)
+            out[f"pass@{k}_se"] = round(mean_se(vals), 4)
         out["syntax_valid"] = _rate([syntax_ok(r) for r in samples])
         out["collapse_rate"] = _rate([collapsed(r) for r in samples])
         out["name_error_rate"] = _rate([is_name_error(r) for r in samples if not _is_error(r)])

@@ -18,8 +18,21 @@ def human(n: float | None) -> str:
     return f"{n:.3g}" if isinstance(n, float) else str(n)
 
 
-def pct(x: float | None) -> str:
-    return "" if not isinstance(x, (int, float)) else f"{100 * x:.1f}%"
+def pct(x: float | None, se: float | None = None) -> str:
+    """"12.5%", or "12.5% ±1.2" with a standard error (in points)."""
+    if not isinstance(x, (int, float)):
+        return ""
+    return f"{100 * x:.1f}%" + (f" ±{100 * se:.1f}" if isinstance(se, (int, float)) else "")
+
+
+def dev_cell(run: Run) -> str:
+    """"121/1000 ±10": the dev pass count and its standard error, in tasks."""
+    if run.dev_pass is None:
+        return ""
+    cell = f"{run.dev_pass}/{run.dev_n}"
+    if run.dev_se is not None and run.dev_n:
+        cell += f" ±{run.dev_se * run.dev_n:.1f}"
+    return cell
 
 
 def selected_cell(run: Run) -> str:
@@ -50,12 +63,13 @@ def display_row(run: Run) -> list[str]:
     steps = "" if run.steps is None else str(run.steps)
     if steps and run.target_steps:
         steps += f"/{run.target_steps}"
-    dev = "" if run.dev_pass is None else f"{run.dev_pass}/{run.dev_n}"
+    dev = dev_cell(run)
     mini = "" if run.best_pass is None else f"{run.best_pass}/{run.n_tasks}"
     if mini and run.best_step is not None:
         mini += f" @{run.best_step}"
     return [run.name, run.stage, run.base, params, run.data, steps, selected_cell(run), dev, mini,
-            pct(run.humaneval), twins_cell(run), pct(run.syntax), pct(run.collapse), run.verdict,
+            pct(run.humaneval, run.humaneval_se), twins_cell(run), pct(run.syntax),
+            pct(run.collapse), run.verdict,
             run.status, run.cpu]
 
 
@@ -77,6 +91,7 @@ def to_csv(runs: list[Run]) -> str:
         for bench, summary in row.pop("evals").items():
             if bench != "humaneval":  # already a column
                 row[f"{bench} pass@1"] = summary.get("pass@1")
+                row[f"{bench} pass@1_se"] = summary.get("pass@1_se")
         for bench, n in (row.pop("twins") or {}).items():
             row[f"{bench} twins"] = n
         rows.append(row)

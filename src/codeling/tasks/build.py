@@ -18,10 +18,12 @@ Pipeline:
    unless `--allow-contamination`, which keeps them and marks report.json `"contaminated"`;
    report.json lists them either way ("contamination", "twins").
 5. the dev set (dev.jsonl, for checkpoint selection; never reported, never trained on;
-   tasks/dev.py): about 60 synthetic tasks from families held out of train/val entirely,
-   stratified by category and spread over the prompt styles, plus about 40 MBPP
-   train/validation tasks held out of train/val. They pass the same validation and
-   decontamination as everything else. `tasks.dev_from=DIR` reuses DIR's dev set instead.
+   tasks/dev.py): `tasks.dev_size` tasks (default 100), `tasks.dev_mbpp` of them MBPP
+   train/validation tasks held out of train/val, the rest synthetic tasks from families held
+   out of train/val entirely and (a share `tasks.dev_composed`) composed tasks of held-out
+   composition recipes, stratified by category and spread over the prompt styles. They pass
+   the same validation and decontamination as everything else. `tasks.dev_from=DIR` reuses
+   DIR's dev set instead.
 Validation keeps MBPP's own validation split as val; synthetic and file tasks go to val by a
 stable hash of their task_id (`--val-fraction`).
 """
@@ -38,12 +40,16 @@ from pathlib import Path
 from codeling.config import ConfigError
 from codeling.io import atomic_write_json, write_jsonl
 from codeling.tasks.dev import (
+    N_DEV_MBPP,
+    N_DEV_SYNTHETIC,
     dev_family_order,
     dev_pool,
+    dev_recipes,
     load_dev,
     pick_dev,
     refill_dev,
     restyle_mbpp,
+    training_recipes,
 )
 from codeling.tasks.records import read_task_records
 from codeling.tasks.schema import Task
@@ -75,7 +81,7 @@ def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
            categories: Sequence[str] | None, max_lines: int, data_dir: str | None,
            exclude_families: Sequence[str] = (), composed_ratio: float = 0.0,
            styles: Sequence[str] = (), mbpp_styles: bool = True, indirect_refs: float = 0.0,
-           novel_names: float = 0.0) -> tuple[list[Task], Counter]:
+           novel_names: float = 0.0, recipes=None) -> tuple[list[Task], Counter]:
     tasks: list[Task] = []
     dropped: Counter = Counter()
     for src in sources:
@@ -89,7 +95,8 @@ def gather(sources: Sequence[str], n: int, seed: int, levels: Sequence[int],
             tasks += generate_tasks(n, seed=seed, levels=tuple(levels), categories=categories,
                                     exclude_families=tuple(exclude_families),
                                     composed_ratio=composed_ratio, styles_allowed=styles,
-                                    indirect_refs=indirect_refs, novel_names=novel_names)
+                                    indirect_refs=indirect_refs, novel_names=novel_names,
+                                    recipes=recipes)
         elif src in ("humaneval", "humaneval+", "mini", "mbpp+"):
             raise ConfigError(f"{src} is an evaluation benchmark and cannot be a training source")
         elif Path(src).exists():
@@ -216,7 +223,9 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
                 dev: bool = True, composed_ratio: float = 0.0,
                 twin_check: bool = True, styles: Sequence[str] = (),
                 mbpp_styles: bool = True, dev_from: str | Path | None = None,
-                indirect_refs: float = 0.0, novel_names: float = 0.0) -> dict:
+                indirect_refs: float = 0.0, novel_names: float = 0.0,
+                dev_size: int = N_DEV_SYNTHETIC + N_DEV_MBPP, dev_mbpp: int = N_DEV_MBPP,
+                dev_composed: float = 0.0) -> dict:
     """Build DIR/train.jsonl, val.jsonl, dev.jsonl and report.json; returns the report.
     `styles` (synthetic prompt styles; empty: all) and `mbpp_styles` (MBPP prompt augmentation)
     shape the training tasks only: dev is drawn in every style either way, so runs that differ
@@ -224,7 +233,9 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
     dev.jsonl) makes that exact: its dev set is reused, and its tasks and synthetic families
     are kept out of train/val. `indirect_refs`: the share of synthetic training tasks whose
     description calls the arguments by their type (dev's always name them); `novel_names`: the
-    share whose arguments have pseudo-word names (dev's never do).
+    share whose arguments have pseudo-word names (dev's never do). `dev_size` tasks of dev,
+    `dev_mbpp` of them MBPP, a share `dev_composed` of the synthetic rest from held-out
+    composition recipes (tasks/dev.py).
     `twin_check=False` exists for bench/tasks.py (the cost of the check), nothing else."""
     from codeling.tasks.decontam import EVAL_SETS, Decontaminator, load_eval_sets
     from codeling.tasks.twins import check_twins, twin_summary
@@ -235,12 +246,18 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
              if dev and "synthetic" in sources and not dev_from else {})
     # the held-out families never reach train/val: drawn by the seed, or those of dev_from
     held = fixed_families or sorted(f for k, names in order.values() for f in names[:k])
+    n_synthetic = max(0, dev_size - dev_mbpp)
+    n_composed = round(dev_composed * n_synthetic) if "synthetic" in sources else 0
+    # held-out recipes never reach train/val either: the seed's, or those of dev_from
+    recipes = (training_recipes(None, dev_recipes(fixed)) if dev_from and dev_recipes(fixed)
+               else training_recipes(seed) if n_composed and dev and not dev_from else None)
     tasks, dropped = gather(sources, n, seed, levels, categories, max_solution_lines, data_dir,
                             held, composed_ratio, styles, mbpp_styles, indirect_refs,
-                            novel_names)
+                            novel_names, recipes)
     n_gathered = len(tasks) + sum(dropped.values())
-    if not dev_from:
-        tasks += dev_pool(held, seed, levels)
+    if not dev_from and dev:
+        tasks += dev_pool(held, seed, levels, n_synthetic - n_composed, n_composed,
+                          categories)
     tasks, n_dup = dedupe(tasks)
     if n_dup:
         dropped["duplicate"] += n_dup
@@ -276,7 +293,8 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
         rest = [t for t in rest if t.task_id not in ids]
     else:
         pool, rest = refill_dev(pool, rest, held, order)
-        dev_tasks = pick_dev(pool, [t for t in rest if t.source == "mbpp"], seed) if dev else []
+        dev_tasks = pick_dev(pool, [t for t in rest if t.source == "mbpp"], seed, n_synthetic,
+                             dev_mbpp, n_composed) if dev else []
     chosen = {id(t) for t in dev_tasks}
     train, val = split_val([t for t in rest if id(t) not in chosen], val_fraction)
     for t in dev_tasks:
@@ -313,6 +331,8 @@ def build_tasks(out: str | Path, sources: Sequence[str] = ("mbpp", "synthetic"),
                 "families": sorted(held),
                 "n_synthetic": sum(t.source == "synthetic" for t in dev_tasks),
                 "n_mbpp": sum(t.source == "mbpp" for t in dev_tasks),
+                "n_composed": sum(bool(t.extra.get("composed")) for t in dev_tasks),
+                "recipes": dev_recipes(dev_tasks),
                 "by_style": dict(sorted(Counter(t.extra.get("style", "")
                                                 for t in dev_tasks).items())),
                 "by_category": dict(sorted(Counter(t.category for t in dev_tasks).items()))},
@@ -344,7 +364,10 @@ def main(args) -> int:
 
     if bad := [s for s in t.styles if s not in STYLES]:
         raise ConfigError(f"tasks.styles: unknown prompt style(s) {bad}; valid: {', '.join(STYLES)}")
-    for key in ("indirect_refs", "novel_names"):
+    if not 0 <= t.dev_mbpp <= t.dev_size:
+        raise ConfigError(f"tasks.dev_mbpp must be in [0, tasks.dev_size={t.dev_size}], got "
+                          f"{t.dev_mbpp}")
+    for key in ("indirect_refs", "novel_names", "dev_composed"):
         if not 0.0 <= getattr(t, key) <= 1.0:
             raise ConfigError(f"tasks.{key} must be in [0, 1], got {getattr(t, key)}")
     if t.categories:
@@ -361,7 +384,8 @@ def main(args) -> int:
                          progress=not args.quiet, composed_ratio=t.composed_ratio,
                          styles=t.styles, mbpp_styles=t.mbpp_styles,
                          dev_from=t.dev_from or None, indirect_refs=t.indirect_refs,
-                         novel_names=t.novel_names)
+                         novel_names=t.novel_names, dev_size=t.dev_size,
+                         dev_mbpp=t.dev_mbpp, dev_composed=t.dev_composed)
     twinned = {k: v["eval_tasks_with_twin"] for k, v in report["twins"].items()}
     print(f"train {report['n_train']}  val {report['n_val']}  dev {report['n_dev']}  "
           f"contamination hits {report['contamination']['hits']}  eval tasks with a "

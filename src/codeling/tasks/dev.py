@@ -1,23 +1,57 @@
 """The dev set: the tasks that choose a checkpoint, never trained on and never reported.
 
-About N_DEV_SYNTHETIC synthetic tasks from families held out of train/val entirely (a
-DEV_FAMILY_SHARE of each category's families, chosen by the seed), picked stratified by category
-and spread over the prompt styles, plus N_DEV_MBPP MBPP train/validation tasks held out of
-train/val. `tasks.dev_from` takes another build's dev set instead, so that data ablations
-(which change what the build draws) are compared on one set of dev prompts.
+`tasks.dev_size` tasks (default 100; the cpu preset 1,000), of which `tasks.dev_mbpp` are MBPP
+train/validation tasks held out of train/val, and the rest synthetic:
+- from families held out of train/val entirely (a DEV_FAMILY_SHARE of each category's
+  families, chosen by the seed), picked stratified by category;
+- a share `tasks.dev_composed` of them composed tasks (compose.py) of composition recipes held
+  out of training (a DEV_RECIPE_SHARE of the recipes, by a seeded hash of the recipe's name:
+  its steps), picked stratified by category;
+each pick taking the least-used prompt style so far. They pass the same validation and twin
+checks as everything else. `tasks.dev_from` takes another build's dev set instead (builds made
+before these keys included), so that data ablations (which change what the build draws) are
+compared on one set of dev prompts; its families and recipes stay out of training.
+`dev_subset` picks the fixed stratified subset that in-training evals generate on.
+Tasks of one family are alike, so the set's effective size is below its task count.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from codeling.tasks.benchmarks import mbpp_records
+from codeling.tasks.mbpp import STYLES as MBPP_STYLES
+from codeling.tasks.mbpp import mbpp_to_task, pick_style
 from codeling.tasks.schema import Task, read_tasks
+from codeling.tasks.synthetic import compose, generate_tasks, styles
+from codeling.tasks.synthetic.sampler import make_task, select_families
 
 DEV_FAMILY_SHARE = 0.08  # of each category's synthetic families, held out for dev
-N_DEV_SYNTHETIC, N_DEV_MBPP = 60, 40
+DEV_RECIPE_SHARE = 0.1  # of the composition recipes, held out for dev (when dev_composed > 0)
+N_DEV_SYNTHETIC, N_DEV_MBPP = 60, 40  # the defaults: tasks.dev_size 100, tasks.dev_mbpp 40
+POOL = 4  # candidates drawn per dev task needed: the checks drop many (twins, mostly)
+
+
+def is_dev_recipe(seed: int, recipe: str) -> bool:
+    """Whether a composition recipe (`composed:<steps>`) is held out for dev under this seed."""
+    h = int(hashlib.sha1(f"dev-recipe:{seed}:{recipe}".encode()).hexdigest()[:8], 16)
+    return h / 0xFFFFFFFF < DEV_RECIPE_SHARE
+
+
+def training_recipes(seed: int | None, held: Sequence[str] = ()) -> Callable[[str], bool]:
+    """The recipes training may use: not held out by the seed (None: no seed's), nor named in
+    `held` (the recipes of a `dev_from` build's dev set)."""
+    names = frozenset(held)
+    return functools.partial(_trainable, seed, names)
+
+
+def _trainable(seed: int | None, held: frozenset, recipe: str) -> bool:
+    return recipe not in held and (seed is None or not is_dev_recipe(seed, recipe))
 
 
 def dev_family_order(seed: int, levels: Sequence[int], categories: Sequence[str] | None
@@ -25,8 +59,6 @@ def dev_family_order(seed: int, levels: Sequence[int], categories: Sequence[str]
     """Per category: (how many to hold out, its families in a seeded order). The first ones are
     held out for dev: a DEV_FAMILY_SHARE of the category (at least two where it has six or
     more families, else one; never its only family). Drawn by the seed alone."""
-    from codeling.tasks.synthetic.sampler import select_families
-
     by_cat: dict[str, list[str]] = {}
     for f in select_families(tuple(levels), categories):
         by_cat.setdefault(f.category, []).append(f.name)
@@ -60,50 +92,96 @@ def refill_dev(pool: list[Task], rest: list[Task], held: list[str],
     return pool, rest
 
 
-def dev_pool(families: Sequence[str], seed: int, levels: Sequence[int]) -> list[Task]:
-    """Candidate dev tasks from the held-out families (4x what dev needs: some fail checks)."""
-    if not families:
-        return []
-    from codeling.tasks.synthetic import generate_tasks
-
-    pool = generate_tasks(4 * N_DEV_SYNTHETIC, seed=seed + 7_000_003, levels=tuple(levels),
-                          families=list(families))
+def dev_pool(families: Sequence[str], seed: int, levels: Sequence[int],
+             n_family: int = N_DEV_SYNTHETIC, n_composed: int = 0,
+             categories: Sequence[str] | None = None) -> list[Task]:
+    """Candidate dev tasks: POOL x what dev needs from the held-out families, and from the
+    held-out composition recipes (some fail the checks)."""
+    pool = generate_tasks(POOL * n_family, seed=seed + 7_000_003, levels=tuple(levels),
+                          families=list(families)) if families and n_family else []
     for t in pool:
         t.task_id = t.task_id.replace("synthetic/", "dev/", 1)
+    if n_composed:
+        held = functools.partial(is_dev_recipe, seed)
+        comp = compose.composed_tasks(POOL * n_composed, random.Random(f"dev-composed:{seed}"),
+                                      levels, categories, styles.ANY, keep=held)
+        for t in comp:
+            t.task_id = t.task_id.replace("synthetic/composed/", "dev/composed/", 1)
+        pool += comp
+    for t in pool:
         t.extra["split"] = "dev"
     return pool
 
 
-def pick_dev(pool: list[Task], mbpp: list[Task], seed: int) -> list[Task]:
-    """N_DEV_SYNTHETIC tasks stratified by category, each pick the least-used prompt style so
-    far; then N_DEV_MBPP of the (validated, clean) MBPP tasks, drawn by the seed."""
-    r = random.Random(f"dev-pick:{seed}")
+def _stratified(tasks: list[Task], n: int, r: random.Random, styles_used: Counter) -> list[Task]:
+    """n tasks round-robin over categories (stratified), each pick the least-used prompt
+    style so far (`styles_used` is shared across calls)."""
     by_cat: dict[str, list[Task]] = {}
-    for t in sorted(pool, key=lambda t: t.task_id):
+    for t in sorted(tasks, key=lambda t: t.task_id):
         by_cat.setdefault(t.category, []).append(t)
     for ts in by_cat.values():
         r.shuffle(ts)
     chosen: list[Task] = []
-    styles: Counter = Counter()
-    while len(chosen) < N_DEV_SYNTHETIC and any(by_cat.values()):
-        for cat in sorted(by_cat):  # round-robin over categories = stratified
-            if by_cat[cat] and len(chosen) < N_DEV_SYNTHETIC:
-                t = min(by_cat[cat], key=lambda t: styles[t.extra.get("style", "")])
+    while len(chosen) < n and any(by_cat.values()):
+        for cat in sorted(by_cat):
+            if by_cat[cat] and len(chosen) < n:
+                t = min(by_cat[cat], key=lambda t: styles_used[t.extra.get("style", "")])
                 by_cat[cat].remove(t)
-                styles[t.extra.get("style", "")] += 1
+                styles_used[t.extra.get("style", "")] += 1
                 chosen.append(t)
-    picked = r.sample(sorted(mbpp, key=lambda t: t.task_id), min(N_DEV_MBPP, len(mbpp)))
+    return chosen
+
+
+def pick_dev(pool: list[Task], mbpp: list[Task], seed: int, n_synthetic: int = N_DEV_SYNTHETIC,
+             n_mbpp: int = N_DEV_MBPP, n_composed: int = 0) -> list[Task]:
+    """`n_synthetic - n_composed` family tasks and `n_composed` composed ones, each part
+    stratified by category and spread over the prompt styles; then `n_mbpp` of the
+    (validated, clean) MBPP tasks, drawn by the seed."""
+    r = random.Random(f"dev-pick:{seed}")
+    used: Counter = Counter()
+    fams = [t for t in pool if not t.extra.get("composed")]
+    comps = [t for t in pool if t.extra.get("composed")]
+    chosen = _stratified(fams, n_synthetic - n_composed, r, used)
+    if n_composed:
+        chosen += _stratified(comps, n_composed, r, used)
+    picked = r.sample(sorted(mbpp, key=lambda t: t.task_id), min(n_mbpp, len(mbpp)))
     for t in picked:
         t.extra["split"] = "dev"
     return chosen + picked
+
+
+def task_kind(t: Task) -> str:
+    """"mbpp", "composed" or "family" (synthetic), for stratifying."""
+    if t.source != "synthetic":
+        return t.source or "other"
+    return "composed" if t.extra.get("composed") else "family"
+
+
+def dev_subset(tasks: Sequence[Task], k: int, seed: int = 0) -> list[Task]:
+    """A fixed subset of k dev tasks, stratified by kind and category in proportion (largest
+    remainder), drawn by the seed; in the dev set's order. Its pass rate estimates the whole
+    set's, and every eval that uses it scores the same tasks."""
+    if k >= len(tasks):
+        return list(tasks)
+    strata: dict[tuple[str, str], list[Task]] = {}
+    for t in tasks:
+        strata.setdefault((task_kind(t), t.category), []).append(t)
+    quota = {key: k * len(ts) / len(tasks) for key, ts in strata.items()}
+    take = {key: int(q) for key, q in quota.items()}
+    for key in sorted(quota, key=lambda key: (take[key] - quota[key], key))[:k - sum(take.values())]:
+        take[key] += 1
+    r = random.Random(f"dev-subset:{seed}")
+    chosen = set()
+    for key in sorted(strata):
+        ts = sorted(strata[key], key=lambda t: t.task_id)
+        chosen.update(t.task_id for t in r.sample(ts, take[key]))
+    return [t for t in tasks if t.task_id in chosen]
 
 
 def restyle_mbpp(tasks: list[Task], seed: int, data_dir: str | None) -> list[Task]:
     """The MBPP tasks of `tasks` re-rendered in their augmented style: dev keeps the same prompts
     when training uses MBPP's own shape (`tasks.mbpp_styles = false`), so that ablation is
     measured on the same dev set. Tests and solutions are unchanged."""
-    from codeling.tasks.mbpp import mbpp_to_task, pick_style
-
     if not any(t.source == "mbpp" for t in tasks):
         return tasks
     recs = _mbpp_train_records(data_dir)
@@ -113,17 +191,22 @@ def restyle_mbpp(tasks: list[Task], seed: int, data_dir: str | None) -> list[Tas
 
 def _mbpp_train_records(data_dir: str | None) -> dict[str, dict]:
     """MBPP's train and validation records (where dev's MBPP tasks come from), by task id."""
-    from codeling.tasks.benchmarks import mbpp_records
-
     return {f"mbpp/{r['task_id']}": r for split in ("train", "validation")
             for r in mbpp_records(split, data_dir=data_dir)}
 
 
 def load_dev(dev_from: str | Path) -> tuple[list[Task], list[str]]:
-    """(tasks, synthetic families) of an earlier build's dev set (its folder or dev.jsonl)."""
+    """(tasks, synthetic families) of an earlier build's dev set (its folder or dev.jsonl);
+    composition recipes are not families (`dev_recipes`)."""
     path = Path(dev_from)
     dev = read_tasks(path / "dev.jsonl" if path.is_dir() else path)
-    return dev, sorted({t.extra.get("family") for t in dev if t.source == "synthetic"} - {None})
+    return dev, sorted({t.extra.get("family") for t in dev if t.source == "synthetic"
+                        and not t.extra.get("composed")} - {None})
+
+
+def dev_recipes(dev: Sequence[Task]) -> list[str]:
+    """The composition recipes of a dev set's composed tasks."""
+    return sorted({t.extra["family"] for t in dev if t.extra.get("composed")})
 
 
 def style_sweep(dev: list[Task], per_style: int = 60, seed: int = 0,
@@ -135,13 +218,8 @@ def style_sweep(dev: list[Task], per_style: int = 60, seed: int = 0,
     boolean assert is spelled); and the dev set's MBPP tasks in every MBPP style. Ids are
     `sweep/<family>/<i>/<style>` and `<mbpp id>/<style>`; `extra["sweep"]` names the task all
     of a base's styles share. Never used for training."""
-    from codeling.tasks.mbpp import STYLES as MBPP_STYLES
-    from codeling.tasks.mbpp import mbpp_to_task
-    from codeling.tasks.synthetic import styles
-    from codeling.tasks.synthetic.sampler import make_task, select_families
-
     held = sorted({t.extra["family"] for t in dev if t.source == "synthetic"
-                   and t.extra.get("family")})
+                   and t.extra.get("family") and not t.extra.get("composed")})
     fams = select_families((1, 2, 3), None, held, ()) if held else []
     out: list[Task] = []
     bases, i = 0, 0

@@ -8,7 +8,10 @@ scores the dev pass count), ties broken by lower val_loss; without an evaluator 
 alone. The best weights go to `checkpoints/best/`, and `best.json` (step, score, selected_on,
 the metrics line, the evaluator's whole dict) beside them. `selected_on` is the evaluator's
 own `selected_on` ("dev"), else "score" for an evaluator that does not say, else "val_loss".
-`early_stop` evals without improvement end training.
+`early_stop` evals without improvement end training. The loop's last eval is `final`: an
+evaluator with `takes_final` is called with `final=True` then (the dev evaluator generates the
+whole dev set there, its subset elsewhere). The dict's scalars (`solution_loss`, `pass@1_se`...)
+join the metrics line; `dev_full` and breakdowns stay in evals/step_N.json and best.json.
 """
 
 from __future__ import annotations
@@ -58,11 +61,12 @@ class EvalScheduler:
                 if n.isdigit() and int(n) > step:
                     f.unlink()
 
-    def run(self, step: int) -> tuple[dict, bool]:
-        """Evaluate at `step`: (the metrics-line fields, whether to stop early)."""
+    def run(self, step: int, final: bool = False) -> tuple[dict, bool]:
+        """Evaluate at `step` (`final`: the loop's last eval): (the metrics-line fields,
+        whether to stop early)."""
         self.model.eval()
         row = self._val_loss()
-        extra = self._evaluator(step)
+        extra = self._evaluator(step, final)
         self.model.train()
         if self.dist.is_main and extra:
             atomic_write_json(self.evals_dir / f"step_{step}.json", {"step": step, **row, **extra})
@@ -85,10 +89,14 @@ class EvalScheduler:
         return {"val_loss": val, "val_ppl": math.exp(min(val, 50.0))}
 
     @torch.no_grad()
-    def _evaluator(self, step: int) -> dict:
+    def _evaluator(self, step: int, final: bool) -> dict:
         # only rank 0 evaluates (others may not even hold an evaluator); all get its result
-        mine = self.evaluator(self.model, step) if (
-            self.dist.is_main and self.evaluator is not None) else None
+        mine = None
+        if self.dist.is_main and self.evaluator is not None:
+            # an evaluator that says `takes_final` (live.GenerationEval) does more at the end
+            kw = {"final": True} if final and getattr(self.evaluator, "takes_final", False) \
+                else {}
+            mine = self.evaluator(self.model, step, **kw)
         return self.dist.from_main(mine) or {}
 
     def _track_best(self, step: int, row: dict, extra: dict) -> bool:

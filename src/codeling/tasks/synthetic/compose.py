@@ -294,8 +294,11 @@ def composed_task(r: random.Random, number: int, pipeline: Callable[[random.Rand
 
 def composed_tasks(n: int, r: random.Random, levels: Sequence[int] = (1, 2, 3),
                    categories: Sequence[str] | None = None,
-                   surface: styles.Surface = styles.ANY) -> list[Task]:
-    """n distinct composed tasks for these levels and categories, phrased as `surface` allows."""
+                   surface: styles.Surface = styles.ANY,
+                   keep: Callable[[str], bool] | None = None) -> list[Task]:
+    """n distinct composed tasks for these levels and categories, phrased as `surface` allows;
+    `keep(recipe)` (the family name, `composed:<steps>`) admits recipes: the dev set holds
+    some out of training (tasks/dev.py)."""
     pipes = [p for c, p in PIPELINES.items() if categories is None or c in categories]
     if n and not pipes:
         raise ValueError(f"no composed tasks for categories {categories}")
@@ -305,7 +308,8 @@ def composed_tasks(n: int, r: random.Random, levels: Sequence[int] = (1, 2, 3),
         if tries > 50 * n + 1000:
             raise RuntimeError(f"could only compose {len(out)} distinct tasks for levels {levels}")
         task = composed_task(r, len(out), r.choice(pipes), surface)
-        if task is None or task.level not in levels:
+        if task is None or task.level not in levels or (
+                keep is not None and not keep(task.extra["family"])):
             continue
         key = " ".join((task.prompt + task.canonical_solution).split())
         if key not in seen:

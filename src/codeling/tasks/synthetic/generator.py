@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from codeling.tasks.schema import Task
 from codeling.tasks.synthetic import compose, styles
@@ -17,7 +17,8 @@ def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
                    categories: Sequence[str] | None = None, families: Sequence[str] | None = None,
                    exclude_families: Sequence[str] = (), composed_ratio: float = 0.0,
                    styles_allowed: Sequence[str] = (), indirect_refs: float = 0.0,
-                   novel_names: float = 0.0) -> list[Task]:
+                   novel_names: float = 0.0,
+                   recipes: Callable[[str], bool] | None = None) -> list[Task]:
     """n distinct tasks (by normalised prompt + solution), deterministic for a seed.
 
     Categories are drawn with weight sqrt(number of families) so small categories are not
@@ -27,7 +28,8 @@ def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
     `styles_allowed` limits the prompt styles (empty: all of styles.STYLES by their weights);
     in a share `indirect_refs` of the tasks the description calls the arguments by their type
     ("the given list") instead of their names (styles.indirect_names); in a share
-    `novel_names` the arguments are named with pseudo-words (names.novel_arg_name)."""
+    `novel_names` the arguments are named with pseudo-words (names.novel_arg_name).
+    `recipes(name)` admits composition recipes (compose.composed_tasks' `keep`)."""
     for key, share in (("composed_ratio", composed_ratio), ("indirect_refs", indirect_refs),
                        ("novel_names", novel_names)):
         if not 0.0 <= share <= 1.0:
@@ -50,7 +52,7 @@ def generate_tasks(n: int, seed: int = 0, levels: Sequence[int] = (1, 2, 3),
     counters: dict[str, int] = {}
     n_composed = round(n * composed_ratio)
     composed = compose.composed_tasks(n_composed, random.Random(seed * 7919 + 1), levels,
-                                      categories, surface) if n_composed else []
+                                      categories, surface, recipes) if n_composed else []
     tasks, seen, misses = [], {" ".join((t.prompt + t.canonical_solution).split())
                                for t in composed}, 0
     while len(tasks) < n - len(composed):

@@ -1,0 +1,118 @@
+"""What one dev evaluation costs, and what share of a training budget an eval schedule takes.
+
+On a model of the preset's shape (random weights unless --checkpoint; a random model never
+stops early, so every completion runs to `sft.eval_max_new_tokens`: the worst case; a trained
+model stops at the function's end), with the real in-training evaluator (evaluate/live.py):
+greedy generation of every dev task, sandboxed judging, and the teacher-forced solution loss.
+Then the subset the preset generates on at each in-training eval (`sft.eval_dev_subset`,
+tasks/dev.py `dev_subset`), measured the same way. The schedule's share of the budget:
+(E - 1) evals of subset generation + solution loss, and a last eval of the whole set, against
+`sft.time_budget_s`; beside it, the whole set generated at every eval. Generation goes through
+`generate.generate_samples`, so a faster generator shows here as it lands.
+
+    .venv/bin/python bench/dev_eval_cost.py --dev runs/cpu/tasks/dev.jsonl --preset cpu \\
+        [--tokenizer runs/cpu/tokenizer] [--checkpoint CKPT] [--evals 4] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from codeling.config import load_config
+from codeling.evaluate.live import GenerationEval, dev_stop
+from codeling.evaluate.solution_loss import solution_loss
+from codeling.generate import load_for_inference
+from codeling.model import CodelingLM
+from codeling.tasks.dev import dev_subset
+from codeling.tasks.schema import read_tasks
+from codeling.tokenizer import load_tokenizer, train_tokenizer
+
+
+def stdlib_tokenizer(vocab_size: int):
+    root = Path(sys.modules["json"].__file__).parents[1]
+    texts = [f.read_text(errors="replace") for f in sorted(root.glob("*.py"))[:40]]
+    return train_tokenizer(texts, vocab_size=vocab_size)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def measure(ev: GenerationEval, model, tasks, max_tokens: int) -> dict:
+    """Seconds to generate, judge and score the solution loss of `tasks`."""
+    t0 = time.perf_counter()
+    samples = ev.generate(model, tasks)
+    t1 = time.perf_counter()
+    rows = ev.judge(samples, tasks)
+    t2 = time.perf_counter()
+    loss = solution_loss(model, ev.tokenizer, tasks, max_tokens)
+    t3 = time.perf_counter()
+    toks = [s["n_tokens"] for s in samples]
+    return {"n": len(tasks), "generate_s": t1 - t0, "judge_s": t2 - t1, "loss_s": t3 - t2,
+            "tokens": sum(toks), "mean_tokens": statistics.mean(toks),
+            "stopped_early": sum(s["finish_reason"] == "stop" for s in samples),
+            "passed": sum(r["passed"] for r in rows), "solution_loss": loss["solution_loss"]}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dev", type=Path, required=True, help="a dev.jsonl (`codeling tasks`)")
+    p.add_argument("--preset", default="cpu")
+    p.add_argument("--tokenizer", type=Path, help="default: one trained on stdlib files")
+    p.add_argument("--checkpoint", type=Path, help="a trained model instead of random weights")
+    p.add_argument("--evals", type=int, default=4, help="evals in one run, the last included")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.preset)
+    sft = cfg.sft
+    if args.checkpoint:
+        model, tok = load_for_inference(args.checkpoint)
+    else:
+        tok = load_tokenizer(args.tokenizer) if args.tokenizer else stdlib_tokenizer(
+            cfg.model.vocab_size)
+        torch.manual_seed(0)
+        model = CodelingLM(cfg.model).eval()
+    tasks = read_tasks(args.dev)
+    sub = dev_subset(tasks, sft.eval_dev_subset) if sft.eval_dev_subset else tasks
+    ev = GenerationEval(tasks, tok, dev_stop(), max_new_tokens=sft.eval_max_new_tokens)
+    print(f"CPU: {cpu_name()}, {args.threads} threads; model {cfg.model.n_layer} x "
+          f"{cfg.model.d_model} ({sum(q.numel() for q in model.parameters()):,} parameters, "
+          f"{'trained' if args.checkpoint else 'random'}); max_new_tokens "
+          f"{sft.eval_max_new_tokens}, batch {ev.batch_size}")
+    full = measure(ev, model, tasks, sft.seq_len + 1)
+    part = measure(ev, model, sub, sft.seq_len + 1) if len(sub) < len(tasks) else full
+    for name, m in (("whole dev", full), ("subset", part)):
+        print(f"{name}: {m['n']} tasks: generate {m['generate_s']:.1f} s ({m['tokens']:,} "
+              f"tokens, {m['tokens'] / m['generate_s']:.0f} tokens/s, mean "
+              f"{m['mean_tokens']:.0f} a completion, {m['stopped_early']} stopped early), judge "
+              f"{m['judge_s']:.1f} s, solution loss {m['loss_s']:.1f} s; passed {m['passed']}")
+    gen = lambda m: m["generate_s"] + m["judge_s"]
+    loss_s = full["loss_s"]
+    schedule = (args.evals - 1) * (gen(part) + loss_s) + gen(full) + loss_s
+    every = args.evals * (gen(full) + loss_s)
+    budget = sft.time_budget_s or float("nan")
+    print(f"schedule of {args.evals} evals (subset of {len(sub)} + solution loss of "
+          f"{len(tasks)}; the last generates all {len(tasks)}): {schedule:.0f} s = "
+          f"{100 * schedule / budget:.1f}% of sft.time_budget_s {budget:g}")
+    print(f"the whole dev generated at every eval: {every:.0f} s = {100 * every / budget:.1f}%")
+    print(f"solution loss alone at every eval: {args.evals * loss_s:.0f} s = "
+          f"{100 * args.evals * loss_s / budget:.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
