@@ -160,6 +160,20 @@ def test_kv_cache_decode_equals_full_forward_with_each_option(name):
     assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
 
 
+def test_every_option_trains_under_bf16_autocast():
+    """The preset's bf16 steps: mixed dtypes (fp32 gains and scalars, bf16 activations) must
+    meet in attention without a dtype error, and every parameter gets a finite gradient."""
+    for name, (options, _) in BLOCKS.items():
+        model = tiny_trained(**options).train()
+        ids = torch.randint(0, 128, (2, 16))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(ids[:, :-1])
+        torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), ids[:, 1:].flatten()
+                                          ).backward()
+        for pname, p in model.named_parameters():
+            assert p.grad is not None and torch.isfinite(p.grad).all(), (name, pname)
+
+
 def test_zero_init_options_start_at_zero_and_relu2_keeps_the_parameter_count():
     plain, zero = tiny(**UNTIED), tiny(**UNTIED, zero_init_proj=True, zero_init_head=True)
     for name, p in zero.named_parameters():
