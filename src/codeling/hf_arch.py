@@ -18,6 +18,9 @@ only one with gain-free norms, an embedding norm and a logit soft cap inside an 
 matching block (Gemma 2's cap comes with scaled embeddings, sandwich norms and GeGLU); a model
 outside the table is saved for codeling only, under `model_type = "codeling"`, which transformers
 refuses with an error naming that type instead of loading a different function.
+
+The architectures past Llama need a recent transformers (Qwen3 from 4.51, NanoChat from 5.0);
+tests/test_model.py checks every row against the installed one.
 """
 
 from __future__ import annotations
