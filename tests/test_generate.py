@@ -237,3 +237,28 @@ def test_logprobs_are_the_models_own(lm):
         want = [float(full[len(ids) - 1 + i, t]) for i, t in enumerate(c.token_ids)]
         assert c.logprobs[:len(want)] == pytest.approx(want, abs=1e-4)
         assert c.mean_logprob == pytest.approx(sum(c.logprobs) / len(c.logprobs))
+
+
+def test_cli_defaults_fit_a_smoke_size_checkpoint(tmp_path, capsys):
+    # the default budget (eval.max_new_tokens 384) exceeds this model's 256-token context
+    ckpt = save_tiny_checkpoint(tmp_path / "ckpt")
+    out = tmp_path / "s.jsonl"
+    rc = cli.main(["generate", "--checkpoint", str(ckpt), "--benchmark", "mini", "--out",
+                   str(out), "--limit", "2", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert err.count("max_new_tokens 384 leaves no room") == 1  # said once, not per batch
+    assert "generating at most 128 tokens" in err and "Traceback" not in err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2 and all(0 < r["n_tokens"] <= 128 for r in rows)
+
+
+def test_cli_bad_setting_is_one_line_not_a_traceback(tmp_path, capsys):
+    ckpt = save_tiny_checkpoint(tmp_path / "ckpt")
+    rc = cli.main(["generate", "--checkpoint", str(ckpt), "--benchmark", "mini", "--out",
+                   str(tmp_path / "s.jsonl"), "--limit", "1", "--quiet", "--temperature", "0.5",
+                   "eval.top_p=0.0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("codeling generate: error: ") and "top_p" in last

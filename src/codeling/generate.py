@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -348,7 +349,6 @@ def _problems(args) -> tuple[list[Task], Sequence[str]]:
 
 
 def main(args) -> int:
-    import sys
     import time
 
     e = config_from_args(args, section="eval").eval
@@ -362,8 +362,9 @@ def main(args) -> int:
     if not args.checkpoint:
         raise ConfigError("one of --checkpoint, --model hf:PATH or --endpoint URL is required")
     model, tokenizer = load_for_inference(args.checkpoint, resolve_device(args.device))
+    new_tokens = fit_new_tokens(e.max_new_tokens, model.config.max_seq_len)
     start = time.time()
-    kw = {"max_new_tokens": e.max_new_tokens, "temperature": e.temperature, "top_p": e.top_p,
+    kw = {"max_new_tokens": new_tokens, "temperature": e.temperature, "top_p": e.top_p,
           "seed": args.seed, "batch_size": e.batch_size, "heal": not args.no_heal,
           "progress": not args.quiet}
     extra = {}
@@ -393,6 +394,17 @@ def main(args) -> int:
                       "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), **extra}),
           file=sys.stdout)
     return 0
+
+
+def fit_new_tokens(max_new_tokens: int, max_seq_len: int) -> int:
+    """The token budget, capped at half the context when it would leave no room for a prompt
+    (the default 384 against a 256-token smoke model), said once on stderr."""
+    if max_new_tokens < max_seq_len:
+        return max_new_tokens
+    fitted = max(max_seq_len // 2, 1)
+    print(f"note: max_new_tokens {max_new_tokens} leaves no room for a prompt in the model's "
+          f"max_seq_len {max_seq_len}: generating at most {fitted} tokens", file=sys.stderr)
+    return fitted
 
 
 def candidates_path(out: str | Path) -> Path:

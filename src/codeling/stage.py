@@ -150,7 +150,9 @@ def run_main(label: str, fn: Callable[[argparse.Namespace], int | None], args: a
 
     try:
         return int(fn(args) or 0)
-    except (ConfigError, DataError, FileNotFoundError, FileExistsError) as e:
+    # ValueError too: torch, tokenizers and our own checks raise it for settings that cannot
+    # work (a budget larger than the context, a bad top_p), and a newcomer needs the line
+    except (ConfigError, DataError, FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"codeling {label}: error: {e}", file=sys.stderr)
         return 2
     except Exception as e:
