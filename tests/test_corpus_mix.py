@@ -263,3 +263,19 @@ def test_pipeline_fingerprints_the_mixture_only_when_on(tmp_path: Path) -> None:
     on = record("corpus.exercises=0.1")
     assert on["config"]["corpus"]["units"] == 0.0 and on["config"]["tasks"]["seed"] == 0
     assert record("corpus.exercises=0.1", "tasks.seed=5")["fingerprint"] != on["fingerprint"]
+
+
+@pytest.mark.slow
+def test_default_sources_rebuild_byte_identical(tmp_path: Path) -> None:
+    kw = dict(max_mb=0.5, units=0.3, quality=0.8, anneal_mb=0.01, twin_check=False,
+              progress=False)
+    a = build_corpus(tmp_path / "a", **kw)
+    build_corpus(tmp_path / "b", **kw)
+    for name in ("train.jsonl", "val.jsonl", "anneal.jsonl", "stats.json"):
+        got = [(tmp_path / d / name).read_bytes() for d in "ab"]
+        if name == "stats.json":  # all but the timings
+            got = [json.dumps({k: v for k, v in json.loads(g).items() if "seconds" not in k}
+                              | {"units": None}, sort_keys=True) for g in got]
+        assert got[0] == got[1]
+    assert [r["kind"] for r in a["sources_read"]] == ["stdlib", "site-packages"]
+    assert a["units"]["kept"] > 0
