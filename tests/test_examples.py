@@ -119,6 +119,7 @@ def test_no_examples_cannot_pass_a_wrong_candidate(sandbox, tmp_path):
     assert row["completion"] == "    return a - 1\n" and row["candidates_passing_examples"] == 0
     summary = evaluate_samples([task], [row], tmp_path / "sel", progress=False)
     assert summary["filtered@2"] == 0.0 and "pass@1" not in summary
+    assert summary["filtered@2_se"] == 0.0 and "pass@1_se" not in summary  # renamed with it
     assert summary["selection"] == {"no examples: highest logprob": 1}
     # the raw candidates, judged on the hidden test: pass@k beside filtered@k
     raw = evaluate_samples([task], cands, tmp_path / "raw", progress=False)

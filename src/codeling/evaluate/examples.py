@@ -174,8 +174,8 @@ def filtered_summary(summary: dict, rows: list[dict], n_problems: int) -> dict:
         def rename(block: dict) -> None:
             for key in [key for key in block if key.startswith("pass@")]:
                 value = block.pop(key)
-                if key == "pass@1":
-                    block[f"filtered@{k}"] = value
+                if key in ("pass@1", "pass@1_se"):  # the rate and its standard error
+                    block[key.replace("pass@1", f"filtered@{k}")] = value
             for sub in block.values():
                 if isinstance(sub, dict):
                     for inner in sub.values():
