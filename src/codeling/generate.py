@@ -375,8 +375,8 @@ def main(args) -> int:
         if e.temperature <= 0 and e.n > 1:
             raise ConfigError("--select examples needs --temperature > 0 (greedy gives one "
                               "candidate, n times)")
-        rows, candidates = select_samples(model, tokenizer, tasks, e.n, stop,
-                                          Limits(timeout=e.timeout or 5.0), e.workers, **kw)
+        candidates = generate_samples(model, tokenizer, tasks, e.n, stop, **kw)
+        rows = select_samples(tasks, candidates, Limits(timeout=e.timeout or 5.0), e.workers)
         cand_path = candidates_path(args.out)
         write_jsonl(cand_path, candidates)
         tokens = sum(r["n_tokens"] for r in candidates)

@@ -125,20 +125,17 @@ def selected_rows(tasks: Sequence[Task], candidates: list[dict]) -> list[dict]:
     return rows
 
 
-def select_samples(model, tokenizer, tasks: Sequence[Task], k: int, stop: Sequence[str],
-                   limits=None, workers: int = 0, **gen_kwargs) -> tuple[list[dict], list[dict]]:
-    """(selected rows, candidate rows): K samples per task, judged on the prompt's examples."""
+def select_samples(tasks: Sequence[Task], candidates: list[dict], limits=None,
+                   workers: int = 0) -> list[dict]:
+    """Selected rows from candidate rows (K samples per task, as `generate.generate_samples`
+    writes them), judged on the prompt's examples; the candidates gain their verdicts."""
     from codeling.evaluate.sandbox import Limits, Sandbox
-    from codeling.generate import generate_samples
 
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    candidates = generate_samples(model, tokenizer, tasks, n=k, stop=stop, **gen_kwargs)
     by_id = {t.task_id: t for t in tasks}
     examples = {t.task_id: extract_examples(t.prompt, t.entry_point) for t in tasks}
     with Sandbox(limits or Limits(timeout=5.0), workers=workers) as sb:
         judge_examples(by_id, candidates, sb, examples)
-    return selected_rows(tasks, candidates), candidates
+    return selected_rows(tasks, candidates)
 
 
 # ---- metrics: filtered@K from judged rows ----
