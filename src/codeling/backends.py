@@ -166,8 +166,8 @@ def _from_endpoint(client: Endpoint, args, e, tasks: Sequence[Task], stop: list[
         else:
             jobs += [Job(t.task_id, t.prompt, [j], args.seed + ti * n + j) for j in missing]
     try:
-        model = args.model or client.default_model()
-        return endpoint_samples(client, model, jobs, stop, e.max_new_tokens, e.temperature,
+        args.model = args.model or client.default_model()  # named in the summary line
+        return endpoint_samples(client, args.model, jobs, stop, e.max_new_tokens, e.temperature,
                                 e.top_p, args.concurrency, record)
     except EndpointError as err:
         raise ConfigError(str(err)) from None

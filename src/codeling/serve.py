@@ -299,13 +299,18 @@ class Handler(BaseHTTPRequestHandler):
             for i in range(total):
                 send(json.dumps(reply.chunk(i, "", role=True)))
         done: dict[int, Completion] = {}
-        for kind, index, value in events:
-            if kind == "delta":
-                send(json.dumps(reply.chunk(index, value)))
-            else:
-                done[index] = value
-                send(json.dumps(reply.chunk(index, None, value.finish_reason)))
-        if include_usage and done:
+        try:
+            for kind, index, value in events:
+                if kind == "delta":
+                    send(json.dumps(reply.chunk(index, value)))
+                else:
+                    done[index] = value
+                    send(json.dumps(reply.chunk(index, None, value.finish_reason)))
+        except RuntimeError as e:  # the engine failed: the headers are out, so say it in-band
+            send(json.dumps({"error": {"message": str(e), "type": "server_error",
+                                       "param": None, "code": None}}))
+            self.close_connection = True
+        if include_usage and len(done) == total:
             finished = [done[i] for i in sorted(done)]
             send(json.dumps(reply.usage_chunk(CompletionServer.usage(finished, n))))
         send("[DONE]")
