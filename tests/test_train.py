@@ -391,3 +391,20 @@ def test_muon_on_hidden_matrices_adamw_on_the_rest(tmp_path):
         c=dataclasses.replace(c, steps=40, eval_every=20, save_every=20))
     assert strip(read_metrics(tmp_path)) == reference
     assert (tmp_path / "checkpoints" / "final" / "model.safetensors").read_bytes() == final
+
+
+def test_pause_then_resume_finishes_the_budget(tmp_path):
+    """bench/speedrun.py's slices: a paused run saves its step and writes no final checkpoint;
+    resumed, it goes on with the schedule of the whole budget."""
+    c = cfg(steps=1_000_000, log_every=5, eval_every=0, save_every=0, time_budget_s=1.5)
+    first = run(tmp_path, c=c, pause_at_s=0.5)
+    assert first.stopped == "paused" and first.final_dir is None and first.step > 0
+    assert (tmp_path / "checkpoints" / f"step_{first.step}").is_dir()
+    assert not (tmp_path / "checkpoints" / "final").exists()
+    lr_paused = read_metrics(tmp_path)[-1]["lr"]
+    assert 1e-3 < lr_paused < 1e-2  # mid-cosine: the budget, not the slice, sets the schedule
+    done = run(tmp_path, c=c, resume=True)
+    assert done.stopped == "time_budget" and done.step > first.step
+    assert (tmp_path / "checkpoints" / "final").is_dir()
+    steps = [r["step"] for r in read_metrics(tmp_path) if "loss" in r]
+    assert steps == sorted(set(steps))

@@ -68,7 +68,7 @@ CLOCK_SYNC_EVERY = 8
 @dataclass
 class TrainResult:
     step: int  # optimizer steps completed
-    stopped: str  # "done" | "early_stop" | "time_budget"
+    stopped: str  # "done" | "early_stop" | "time_budget" | "paused"
     final_dir: Path | None  # checkpoints/final (rank 0), else None
     best: dict | None  # the content of best.json
     last_val: dict | None  # the last eval line
@@ -88,8 +88,13 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
           val_data=None, evaluator: Callable[[nn.Module, int], dict] | None = None,
           save_fn: Callable[[nn.Module, Path], None] | None = None,
           load_fn: Callable[[nn.Module, Path], object] | None = None, resume: bool = False,
-          tokenizer=None, config: Config | None = None, progress: bool = True) -> TrainResult:
+          tokenizer=None, config: Config | None = None, progress: bool = True,
+          pause_at_s: float = 0.0) -> TrainResult:
     """Train `model` in place for cfg.steps optimizer steps, or cfg.time_budget_s seconds.
+
+    `pause_at_s` > 0 returns early, `stopped` "paused", once the loop's wall time (over resumes)
+    reaches it: the step is saved and `resume=True` goes on as if never paused (the schedule
+    still follows the whole budget). bench/speedrun.py interleaves its arms this way.
 
     Raises TrainingError on a non-finite loss and checkpoint.CheckpointError when the checkpoint
     to resume from is corrupt (never a silent fresh start).
@@ -166,8 +171,11 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
     def out_of_time() -> bool:
         return budget > 0 and counters.wall >= budget
 
+    def paused() -> bool:
+        return pause_at_s > 0 and counters.wall >= pause_at_s
+
     try:
-        while counters.step < cfg.steps and not out_of_time():
+        while counters.step < cfg.steps and not out_of_time() and not paused():
             phase = stepper.set_phase()
             t0 = time.perf_counter()
             loss, norm = stepper.step()
@@ -210,6 +218,8 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
             stopped = "time_budget"
             if dist.is_main:
                 print(f"time budget of {budget:g} s spent at step {counters.step} of {cfg.steps}")
+        elif stopped == "done" and counters.step < cfg.steps and paused():
+            stopped = "paused"
     finally:
         log.close()
 
@@ -217,6 +227,8 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
     guard.check()
     if not keeper.has_step(counters.step):
         keeper.save_step(counters.step, trainer_state())
+    if stopped == "paused":
+        return TrainResult(counters.step, stopped, None, evals.best, evals.last)
     final = keeper.save_final()
     return TrainResult(counters.step, stopped, final, evals.best, evals.last)
 
