@@ -16,12 +16,12 @@ import torch
 import transformers
 
 from codeling import cli
-from codeling.generate import generate
+from codeling.generate import generate, load_for_inference
 from codeling.hf_backend import hf_complete, load_hf
 from codeling.io import read_jsonl
 from codeling.serve import make_server
 from codeling.tasks.benchmarks import load_benchmark, stop_sequences
-from helpers import tiny_model_and_tokenizer
+from helpers import save_tiny_checkpoint, tiny_model_and_tokenizer
 from test_generate import PROMPTS
 
 ARCHS = {
@@ -87,6 +87,16 @@ def test_hf_model_batched_with_stops(hf_dirs, arch):
     s2 = hf_complete(model, tok, PROMPTS[:2], max_new_tokens=6, temperature=0.8, n=3, seed=4)
     assert len(s1) == 6 and s1 == s2
     assert len({r["completion"] for r in s1}) > 1
+
+
+def test_hf_path_on_a_codeling_checkpoint_matches_codeling_generate(tmp_path):
+    # a codeling checkpoint is a transformers Llama folder: the two implementations agree
+    ckpt = save_tiny_checkpoint(tmp_path / "ckpt")
+    model, tok = load_hf(ckpt)
+    got = hf_complete(model, tok, PROMPTS, ["\ndef", "\n#"], 20, batch_size=4)
+    own, own_tok = load_for_inference(ckpt)
+    want = generate(own, own_tok, PROMPTS, 20, stop=["\ndef", "\n#"], heal=False)
+    assert [g["completion"] for g in got] == want
 
 
 def test_evaluate_hf_model_end_to_end(hf_dirs, tmp_path):
