@@ -124,3 +124,18 @@ def test_dev_subset_is_stratified_and_fixed():
     for c, n in cats.items():  # each category within one task of its proportional share
         assert abs(sum(t.category == c for t in sub) - 10 * n / 40) < 1
     assert dev_subset(tasks, 40) == tasks
+
+
+def test_sampled_pass_at_1_beside_greedy(tmp_path):
+    """eval_samples = n: pass@1 from n samples at a temperature (unbiased estimator, with its
+    standard error), information beside the greedy score."""
+    model, tok = tiny_model_and_tokenizer()
+    tasks = dev_tasks(3)
+    write_tasks(tmp_path / "tasks" / "dev.jsonl", tasks)
+    cfg = SftConfig(eval_max_new_tokens=5, eval_samples=2, eval_temperature=1.0,
+                    eval_solution_loss=False)
+    res = dev_evaluator(tok, cfg, tmp_path / "run", tmp_path / "tasks")(model, 1)
+    s = res["sampled"]
+    assert (s["n"], s["temperature"], s["n_tasks"]) == (2, 1.0, 3)
+    assert 0.0 <= s["pass@1"] <= 1.0 and s["pass@1_se"] >= 0.0
+    assert "solution_loss" not in res and res["score"] == res["pass"]
