@@ -10,7 +10,9 @@ the earliest one, as `codeling.generate` does for codeling's own checkpoints. Th
 the decoded prompt + generation with the decoded prompt removed: sentencepiece tokenizers drop
 a word's leading space when its tokens are decoded alone. Sampling is seeded per batch
 (`seed + first row`), so the same seed and batch size give the same samples. Prompts longer than
-the model's context less max_new_tokens keep their last tokens.
+the model's context less max_new_tokens keep their last tokens. Decoding is plain greedy or
+temperature + top-p: a generation_config shipped with the model (top-k, repetition penalty) is
+not applied, so a model is judged under the same decoding as every other backend.
 
 transformers is an optional extra (`pip install 'codeling[hf]'`); without it, loading says so.
 """
@@ -103,12 +105,13 @@ def hf_complete(model, tok, prompts: Sequence[str], stop: Sequence[str] = (),
     if eos is None:
         eos = tok.eos_token_id
     ends = set(eos if isinstance(eos, list) else [eos]) | {tok.pad_token_id} - {None}
-    kwargs = {"max_new_tokens": max_new_tokens, "pad_token_id": tok.pad_token_id,
-              "eos_token_id": eos, "num_return_sequences": n}
-    if temperature > 0:  # temperature and top-p only (transformers would add top-k 50)
-        kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-    else:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    # a fresh config, not the model's: plain greedy or temperature + top-p, as every backend
+    # decodes; a shipped generation_config's top-k or repetition penalty would change the task
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0} \
+        if temperature > 0 else {"do_sample": False}
+    config = require_transformers().GenerationConfig(
+        max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, eos_token_id=eos,
+        num_return_sequences=n, **sampling)
     out: list[dict | None] = [None] * (len(prompts) * n)
     device = next(model.parameters()).device
     for b in range(0, len(order), per_batch):
@@ -119,8 +122,9 @@ def hf_complete(model, tok, prompts: Sequence[str], stop: Sequence[str] = (),
             torch.manual_seed(seed + b * n)
         gen = model.generate(input_ids=batch["input_ids"].to(device),
                              attention_mask=batch["attention_mask"].to(device),
-                             stopping_criteria=_stop_criterion(tok, stop, P) if stop else None,
-                             **kwargs).cpu()
+                             generation_config=config,
+                             stopping_criteria=_stop_criterion(tok, stop, P) if stop else None
+                             ).cpu()
         for r, row in enumerate(gen):
             i = idx[r // n]
             new = row[P:].tolist()
