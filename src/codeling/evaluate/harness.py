@@ -22,9 +22,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from codeling.evaluate.metrics import collapse_reason, is_valid_syntax, summarize
+from codeling.evaluate.plus_oracle import plus_columns, plus_summary, plus_tests
 from codeling.evaluate.sandbox import Limits, Sandbox, kill_all
 from codeling.io import DataError, JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
-from codeling.tasks.schema import Task, read_tasks
+from codeling.tasks.plus import is_plus
+from codeling.tasks.schema import Task, build_program, read_tasks
 
 
 def read_samples(path: str | Path, problems: dict[str, Task]) -> list[dict]:
@@ -48,25 +50,46 @@ def reference_samples(problems: Sequence[Task]) -> list[dict]:
 
 def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
           timeouts: dict[str, float] | None = None,
-          on_result: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run every sample; returns result rows in sample order. `on_result` sees each as it ends."""
+          on_result: Callable[[dict], None] | None = None,
+          tests: dict[str, tuple[str, float]] | None = None, rejudge: bool = True
+          ) -> list[dict]:
+    """Run every sample; returns result rows in sample order. `on_result` sees each as it ends.
+
+    `tests` replaces a task's test and timeout (evaluate/plus_oracle.py). With `rejudge`, a
+    sample that ran out of wall-clock time is run once more, alone, before its verdict is
+    taken: a worker starved of CPU by the others (or by anything else on the machine) must not
+    turn a correct sample into a timeout. Such rows carry `rejudged: true`."""
     rows: list[dict | None] = [None] * len(samples)
     programs, times = [], []
     for s in samples:
         task = problems[s["task_id"]]
-        programs.append(task.program(s["completion"]))
-        times.append((timeouts or {}).get(task.task_id) or sandbox.limits.timeout)
+        test, limit = (tests or {}).get(task.task_id, (task.test, 0.0))
+        programs.append(build_program(task.prompt, s["completion"], test, task.entry_point))
+        times.append(limit or (timeouts or {}).get(task.task_id) or sandbox.limits.timeout)
+    late = []
     for i, res in sandbox.imap(programs, times):
-        s = samples[i]
-        task = problems[s["task_id"]]
-        row = {**s, "passed": res.passed, "result": res.result, "error": res.is_error,
-               "syntax_ok": is_valid_syntax(task.prompt, s["completion"]),
-               "collapse": collapse_reason(s["completion"]),
-               "sample_index": s.get("sample_index", i)}
-        rows[i] = row
-        if on_result is not None:
-            on_result(row)
+        if rejudge and res.status == "timed out":
+            late.append(i)  # judged below, once every other sample is done
+            continue
+        rows[i] = _row(problems, samples, i, res, on_result)
+    for i in sorted(late):
+        rows[i] = _row(problems, samples, i, sandbox.run(programs[i], times[i]), on_result)
+        rows[i]["rejudged"] = True
     return rows  # type: ignore[return-value]
+
+
+def _row(problems: dict[str, Task], samples: list[dict], i: int, res, on_result) -> dict:
+    s = samples[i]
+    task = problems[s["task_id"]]
+    row = {**s, "passed": res.passed, "result": res.result, "error": res.is_error,
+           "syntax_ok": is_valid_syntax(task.prompt, s["completion"]),
+           "collapse": collapse_reason(s["completion"]),
+           "sample_index": s.get("sample_index", i)}
+    if is_plus(task):
+        row.update(plus_columns(row, task))
+    if on_result is not None:
+        on_result(row)
+    return row
 
 
 def evaluate_samples(problems: Sequence[Task], samples: list[dict], out_dir: str | Path, *,
@@ -92,13 +115,17 @@ def evaluate_samples(problems: Sequence[Task], samples: list[dict], out_dir: str
     start = time.time()
     bar = tqdm(total=len(samples), initial=len(done), desc="evaluate", unit="sample",
                disable=not progress, file=sys.stderr)
+    needed = {s["task_id"] for s in todo}
+    tests = plus_tests([t for t in problems if t.task_id in needed], workers=workers,
+                       isolation=isolation) if todo else {}
     with Sandbox(limits or Limits(), workers=workers, isolation=isolation) as sb, \
             JsonlAppender(partial) as app:
         def record(row: dict) -> None:
             app.write(row)
             bar.update(1)
 
-        new_rows = judge(by_id, todo, sb, timeouts, on_result=record) if todo else []
+        new_rows = judge(by_id, todo, sb, timeouts, on_result=record, tests=tests) \
+            if todo else []
         mode = sb.mode
     bar.close()
     rows = sorted([*done.values(), *new_rows], key=lambda r: r["sample_index"])
@@ -109,6 +136,8 @@ def evaluate_samples(problems: Sequence[Task], samples: list[dict], out_dir: str
     from codeling.evaluate.examples import filtered_summary
 
     summary = filtered_summary(summary, rows, len(problems))
+    if rows and all("base_status" in r for r in rows):  # evalplus's split of the same run
+        summary.update(plus_summary(rows, problems, ks))
     summary.update({"isolation": mode, "seconds": round(time.time() - start, 2),
                     "samples_per_s": round(len(todo) / max(time.time() - start, 1e-9), 1),
                     **(meta or {})})

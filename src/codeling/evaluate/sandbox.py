@@ -66,6 +66,7 @@ class Limits:
     file_size_mb: int = 16  # largest file a program may write
     nproc: int = 64  # processes (and threads) per worker uid
     nofile: int = 128  # open file descriptors
+    reply_bytes: int = 2048  # of the output, how much comes back in ExecResult.output
 
 
 @dataclass

@@ -176,7 +176,8 @@ class Zygote:
         if st["setup"] and not why.startswith("error"):
             why = "error: " + st["setup"].decode("utf-8", "replace")
         status = st["status"] if st["status"] is not None else 137 << 8
-        return self._verdict(why, st["verdict"], nonce, status, st["output"], start,
+        return self._verdict(why, st["verdict"], nonce, status,
+                             st["output"][:limits.get("reply_bytes", 2048)], start,
                              st["pid"] or b"?")
 
     def _run_forked(self, program: str, timeout: float, limits: dict) -> dict:
@@ -210,7 +211,8 @@ class Zygote:
             why = "output limit exceeded"
         if failed:
             why = "error: " + failed.decode("utf-8", "replace")
-        return self._verdict(why, st["verdict"], nonce, status, st["output"], start, None)
+        return self._verdict(why, st["verdict"], nonce, status,
+                             st["output"][:limits.get("reply_bytes", 2048)], start, None)
 
     def _forked_child(self, program, timeout, limits, out_w, v_w, n_r, c_w) -> None:
         try:
@@ -260,7 +262,7 @@ class Zygote:
     def _verdict(why, verdict, nonce, status, output, start, expected_pid) -> dict:
         seconds = round(time.monotonic() - start, 4)
         exited_ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        res = {"output": output[:2048].decode("utf-8", "replace"), "seconds": seconds}
+        res = {"output": output.decode("utf-8", "replace"), "seconds": seconds}
         if why.startswith("error: ") or why == "evaluator gone":
             return {**res, "status": "error", "reason": why.removeprefix("error: ")}
         if why == "timed out":

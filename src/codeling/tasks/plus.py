@@ -1,16 +1,26 @@
-"""evalplus records (HumanEval+, MBPP+) → tasks whose `check` runs the base and plus inputs.
+"""evalplus records (HumanEval+, MBPP+) → tasks whose `check` runs the base, then the plus inputs.
 
 evalplus ships inputs, not outputs: expected outputs are whatever the canonical solution
-returns. So the generated test embeds the reference source and the inputs, and `check(candidate)`
-runs, for every input, the reference (in its own namespace) and the candidate on deep copies of
-the arguments, then compares:
-- equal (`==`), or for float results (a float or a list/tuple of floats, or a task with a
-  non-zero `atol`) every number within `atol` (1e-6 when the record says 0) plus a relative
-  1e-7, with matching types and lengths, as evalplus does;
-- MBPP+ tasks whose published assert wraps the call in `set(...)` compare as sets;
-- a reference that returns a `re.Match` only fixes whether a match exists (None or not);
+returns. Two forms of the same check:
+- `plus_test(record)`: self-contained. `check(candidate)` runs the reference (in its own
+  namespace, on a deep copy) before the candidate on every input. Any harness can run it.
+- `judged_test(record, oracle)`: the expected outputs and per-input limits were measured once
+  (`oracle_program`, run in the sandbox; evaluate/plus_oracle.py caches them per machine), so
+  only the candidate runs. This is what `codeling evaluate` uses.
+Both compare as evalplus 0.3.1 does:
+- equal (`==`), or for a float result (a float or a list/tuple of floats, or a task with a
+  non-zero `atol`) the same type and length and every number within `atol` (1e-6 when the
+  record says 0) + 1e-7 x |expected| (numpy.allclose's rule);
+- evalplus's special oracles: MBPP+ tasks compared as sets (its list, and any whose published
+  assert wraps the call in `set(...)`), tasks whose output only has to be "not None", Mbpp/164
+  (any output), 295 (0 also accepted), 581 and 558 (an alternative reading of the task);
 - HumanEval/32 (`find_zero`) accepts any x with |poly(xs, x)| <= atol, as the original test
-  does (any root is right; evalplus 0.3.1 cannot pass this task).
+  does (any root is right; evalplus 0.3.1 cannot pass this task: its `continue` skips the
+  input's success mark).
+Each candidate call gets max(1 s, 4 x the reference's time on that input) of CPU time
+(evalplus's floor and factor; CPU time, not wall time, so a busy machine cannot turn a correct
+sample into a timeout); the first failing input ends the check, as evalplus's fast check does,
+with `AssertionError: <base|plus> input <i>: <why>`, which `split_status` reads back.
 
 JSON has no tuples, complex numbers or sets, so MBPP+ inputs lose their types. They are restored
 by following the literal types of the arguments in the task's first published assert (a tuple
@@ -30,11 +40,11 @@ from codeling.tasks.mbpp import guess_category
 from codeling.tasks.schema import Task
 
 # The runtime half lives inside every test program (it runs in the sandbox, not here).
-_CHECK = r'''
+_RUNTIME = r"""
 import copy as _cl_copy
+import hashlib as _cl_hashlib
 import json as _cl_json
 import math as _cl_math
-import re as _cl_re
 import signal as _cl_signal
 import time as _cl_time
 
@@ -42,6 +52,8 @@ _CL_REF_SRC = {ref_src!r}
 _CL_ENTRY = {entry!r}
 _CL_ATOL = {atol!r}
 _CL_MODE = {mode!r}
+_CL_SPECIAL = {special!r}
+_CL_N_BASE = {n_base!r}
 _CL_SHAPE = _cl_json.loads({shape!r})
 _CL_INPUTS = _cl_json.loads({inputs!r})
 
@@ -66,66 +78,199 @@ def _cl_restore(value, shape, top=False):
     return value
 
 
+def _cl_args(i):
+    args = _CL_INPUTS[i]
+    return [_cl_restore(a, s, True) for a, s in zip(args, _CL_SHAPE)] if _CL_SHAPE else args
+
+
 def _cl_floats(x):
     if isinstance(x, float):
         return True
     return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(i, float) for i in x)
 
 
-def _cl_num_close(a, b, atol):
+def _cl_close(a, b, atol):
+    # numpy.allclose(a, b, rtol=1e-7, atol=atol) on numbers and nested sequences of them
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_cl_close(x, y, atol) for x, y in zip(a, b))
+    num = (bool, int, float, complex)
+    if not isinstance(a, num) or not isinstance(b, num):
+        return False
     try:
-        if _cl_math.isnan(a) and _cl_math.isnan(b):
-            return True
-        return _cl_math.isclose(a, b, rel_tol=1e-7, abs_tol=atol)
-    except TypeError:
+        return a == b or abs(a - b) <= atol + 1e-7 * abs(b)
+    except (TypeError, OverflowError):
         return False
 
 
-def _cl_same(got, exp):
+def _cl_same(got, exp, args=None):
+    special = _CL_SPECIAL
+    if special == "any":
+        return True
+    if special == "not_none":  # the reference's output was reduced to "is it not None"
+        return got == exp if isinstance(got, bool) else exp == (got is not None)
     if _CL_MODE == "set":
         try:
             return set(got) == set(exp)
         except TypeError:
             return False
-    if isinstance(exp, _cl_re.Match) or exp is None and isinstance(got, _cl_re.Match):
-        return (got is None) == (exp is None)
     try:
         if bool(got == exp):
             return True
     except Exception:
         return False
+    if special == "zero" and got == 0:
+        return True
+    if special in ("surface_area", "digit_distance") and args is not None:
+        try:
+            return got == exp or bool(_cl_alt(special, args, got))
+        except Exception:
+            return False
     atol = _CL_ATOL or (1e-6 if _cl_floats(exp) else 0)
     if not atol or type(got) is not type(exp):
         return False
-    if isinstance(exp, (list, tuple)):
-        return len(got) == len(exp) and all(_cl_num_close(g, e, atol) for g, e in zip(got, exp))
-    return _cl_num_close(got, exp, atol)
+    if isinstance(exp, (list, tuple)) and len(got) != len(exp):
+        return False
+    return _cl_close(got, exp, atol)
 
 
-def _cl_alarm(signum, frame):
-    raise TimeoutError("slower than the per-input limit")
+def _cl_alt(special, args, got):
+    if special == "surface_area":  # Mbpp/581: the height read as the pyramid's perpendicular
+        edge, height = args
+        slant = _cl_math.sqrt((edge / 2) ** 2 + height ** 2)
+        return abs(got - round(edge ** 2 + 2 * edge * slant)) <= _CL_ATOL
+    a, b = str(args[0]), str(args[1])  # Mbpp/558: the shorter number padded with zeros
+    n = max(len(a), len(b))
+    return got == sum(abs(int(x) - int(y)) for x, y in zip(a.zfill(n), b.zfill(n)))
+
+
+def _cl_digest(x):
+    # sha256 of a value made of str, int, float, list, tuple, None: equal digests iff `==`
+    # (an integral float counts as its int, as 2.0 == 2); None when x holds anything else
+    h = _cl_hashlib.sha256()
+    stack = [x]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str:
+            b = v.encode("utf-8", "surrogatepass")
+            h.update(b"s%d:" % len(b))
+            h.update(b)
+        elif t is int or t is bool or (t is float and v.is_integer()):
+            n = int(v)
+            h.update(b"i" + n.to_bytes(n.bit_length() // 8 + 1, "little", signed=True))
+        elif t is float:
+            h.update(b"f" + v.hex().encode())
+        elif t is list or t is tuple:
+            h.update(b"%s%d:" % (b"L" if t is list else b"T", len(v)))
+            stack.extend(reversed(v))
+        elif v is None:
+            h.update(b"N")
+        else:
+            return None
+    return h.hexdigest()
+
+
+class _ClTimeout(BaseException):
+    pass
+
+
+def _cl_on_prof(signum, frame):
+    raise _ClTimeout()
+
+
+def _cl_call(fn, args, limit):
+    # a CPU-time limit (ITIMER_PROF): a busy machine slows the wall clock, not this
+    _cl_signal.setitimer(_cl_signal.ITIMER_PROF, limit)
+    try:
+        return fn(*args)
+    finally:
+        _cl_signal.setitimer(_cl_signal.ITIMER_PROF, 0)
+
+
+def _cl_judge(candidate, i, exp, limit):
+    part, k = ("base", i) if i < _CL_N_BASE else ("plus", i - _CL_N_BASE)
+    args = _cl_args(i)
+    try:
+        got = _cl_call(candidate, args, limit)
+    except _ClTimeout:
+        raise AssertionError(f"{{part}} input {{k}}: timed out") from None
+    except BaseException as e:  # what the candidate raised, whatever it is, fails this input
+        raise AssertionError(f"{{part}} input {{k}}: {{type(e).__name__}}") from None
+    if _CL_ENTRY == "find_zero":
+        ok = abs(_CL_REF["poly"](args[0], got)) <= _CL_ATOL
+    elif i in _CL_DIGESTS:  # a large output, kept as its digest
+        ok = _cl_digest(got) == _CL_DIGESTS[i]
+    else:
+        ok = _cl_same(got, exp, args)
+    if not ok:
+        raise AssertionError(f"{{part}} input {{k}}: wrong output")
+
+
+_CL_REF = {{"__name__": "_codeling_reference"}}
+exec(_CL_REF_SRC, _CL_REF)
+_CL_DIGESTS = {{}}
+"""
+
+_SELF_CONTAINED = r"""
+
+def check(candidate):
+    _cl_signal.signal(_cl_signal.SIGPROF, _cl_on_prof)
+    reference = _CL_REF[_CL_ENTRY]
+    for i in range(len(_CL_INPUTS)):
+        start = _cl_time.process_time()
+        exp = reference(*_cl_copy.deepcopy(_cl_args(i)))
+        if _CL_SPECIAL == "not_none":
+            exp = exp is not None
+        _cl_judge(candidate, i, exp, max(1.0, 4 * (_cl_time.process_time() - start)))
+"""
+
+_JUDGED = r"""
+import base64 as _cl_base64
+import pickle as _cl_pickle
+
+_CL_EXPECTED = _cl_pickle.loads(_cl_base64.b64decode({expected!r}))
+_CL_DIGESTS = {{int(k): v for k, v in {digests!r}.items()}}
+_CL_LIMITS = {limits!r}
 
 
 def check(candidate):
-    ref_ns = {{"__name__": "_codeling_reference"}}
-    exec(_CL_REF_SRC, ref_ns)
-    reference = ref_ns[_CL_ENTRY]
-    _cl_signal.signal(_cl_signal.SIGALRM, _cl_alarm)
-    for i, args in enumerate(_CL_INPUTS):
-        args = [_cl_restore(a, s, True) for a, s in zip(args, _CL_SHAPE)] if _CL_SHAPE else args
-        start = _cl_time.perf_counter()
-        exp = reference(*_cl_copy.deepcopy(args))
-        # evalplus's rule: each input may take max(1 s, 4 x the reference's time)
-        _cl_signal.setitimer(_cl_signal.ITIMER_REAL, max(1.0, 4 * (_cl_time.perf_counter() - start)))
-        try:
-            got = candidate(*_cl_copy.deepcopy(args))
-        finally:
-            _cl_signal.setitimer(_cl_signal.ITIMER_REAL, 0)
-        if _CL_ENTRY == "find_zero":
-            assert abs(ref_ns["poly"](args[0], got)) <= _CL_ATOL, f"input {{i}}: not a root"
-            continue
-        assert _cl_same(got, exp), f"input {{i}}: wrong output"
-'''
+    _cl_signal.signal(_cl_signal.SIGPROF, _cl_on_prof)
+    for i, exp in enumerate(_CL_EXPECTED):
+        _cl_judge(candidate, i, exp, _CL_LIMITS[i])
+"""
+
+_ORACLE = r"""
+import base64 as _cl_base64
+import pickle as _cl_pickle
+
+_cl_fn = _CL_REF[_CL_ENTRY]
+_cl_out, _cl_times, _cl_digests = [], [], {{}}
+_cl_plain = _CL_MODE == "eq" and not _CL_SPECIAL and not _CL_ATOL and _CL_ENTRY != "find_zero"
+for _cl_i in range(len(_CL_INPUTS)):
+    _cl_a = _cl_copy.deepcopy(_cl_args(_cl_i))
+    _cl_t = _cl_time.process_time()
+    _cl_r = _cl_fn(*_cl_a)
+    _cl_times.append(_cl_time.process_time() - _cl_t)
+    if _CL_SPECIAL == "not_none":
+        _cl_r = _cl_r is not None
+    # outputs too large to send with every sample (HumanEval/15's strings: 150 MB) go as digests
+    if _cl_plain and len(_cl_pickle.dumps(_cl_r, 4)) > {big} \
+            and (_cl_d := _cl_digest(_cl_r)) is not None:
+        _cl_digests[_cl_i], _cl_r = _cl_d, None
+    _cl_out.append(_cl_r)
+print(_cl_json.dumps({{"times": _cl_times, "digests": _cl_digests,
+                      "expected": _cl_base64.b64encode(_cl_pickle.dumps(_cl_out, 4)).decode()}}))
+"""
+
+# evalplus 0.3.1's special oracles (evalplus/eval/_special_oracle.py), by task
+SPECIAL = {"Mbpp/164": "any", "Mbpp/295": "zero", "Mbpp/581": "surface_area",
+           "Mbpp/558": "digit_distance"}
+NOT_NONE_ENTRIES = ("check_str", "text_match_three", "text_starta_endb")
+SET_ENTRIES = ("similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly",
+               "larg_nnum", "intersection_array", "find_dissimilar", "Diff")
+FLOOR_S, FACTOR = 1.0, 4.0  # evalplus's per-input limit: max(floor, factor x reference time)
+TIMEOUT_CAP_S = 60.0  # evalplus's EVALPLUS_TIMEOUT_PER_TASK
+DIGEST_OVER = 4096  # pickled bytes above which an exactly compared output is kept as a digest
 
 
 def _shape(node: ast.expr) -> list | None:
@@ -167,18 +312,88 @@ def _first_call(assertion: str, entry: str) -> tuple[ast.Call | None, bool]:
 
 
 def plus_test(record: dict) -> str:
-    """The `test` source (defining `check(candidate)`) for one evalplus record."""
+    """The self-contained `test` source (defining `check(candidate)`) for one evalplus record."""
     entry = record["entry_point"]
-    shape, mode = None, "eq"
+    shape, as_set = None, entry in SET_ENTRIES
     if "assertion" in record:  # MBPP+: restore tuples/complex from the published example
-        call, as_set = _first_call(record["assertion"], entry)
-        mode = "set" if as_set else "eq"
+        call, in_set = _first_call(record["assertion"], entry)
+        as_set |= in_set
         if call is not None:
             shape = [_shape(a) for a in call.args]
+    special = SPECIAL.get(record["task_id"], "")
+    if record["task_id"].startswith("Mbpp/") and entry in NOT_NONE_ENTRIES:
+        special = "not_none"
     inputs = list(record["base_input"]) + list(record["plus_input"])
-    return _CHECK.format(ref_src=record["prompt"] + record["canonical_solution"], entry=entry,
-                         atol=record.get("atol") or 0, mode=mode, shape=json.dumps(shape),
-                         inputs=json.dumps(inputs))
+    return _RUNTIME.format(
+        ref_src=record["prompt"] + record["canonical_solution"], entry=entry,
+        atol=record.get("atol") or 0, mode="set" if as_set else "eq", special=special,
+        n_base=len(record["base_input"]), shape=json.dumps(shape),
+        inputs=json.dumps(inputs)) + _SELF_CONTAINED
+
+
+def _runtime(task: Task) -> str | None:
+    return task.test[:-len(_SELF_CONTAINED)] if task.test.endswith(_SELF_CONTAINED) else None
+
+
+def is_plus(task: Task) -> bool:
+    """Whether the task's test is a plus check this module built (and can judge faster)."""
+    return _runtime(task) is not None
+
+
+def oracle_program(task: Task) -> str:
+    """A program that runs the reference on every input and prints one JSON line: the CPU
+    seconds of each call and the pickled outputs (base64), which `judged_test` embeds."""
+    return _runtime(task) + _ORACLE.format(big=DIGEST_OVER)
+
+
+def limits_from(times: list[float], floor: float = FLOOR_S, factor: float = FACTOR
+                ) -> list[float]:
+    """evalplus's per-input limit, max(floor, factor x the reference's time), in CPU seconds."""
+    return [round(max(floor, factor * t), 4) for t in times]
+
+
+def task_timeout(limits: list[float]) -> float:
+    """The whole program's wall-clock limit, evalplus's: min(60 s, sum of the limits) + 1,
+    and 1 s more for both the base and the plus run of evalplus being one run here."""
+    return min(TIMEOUT_CAP_S, sum(limits)) + 2.0
+
+
+def judged_test(task: Task, expected_b64: str, digests: dict[str, str], limits: list[float]
+                ) -> str:
+    """The task's check with the reference's outputs (or digests) and per-input limits
+    measured once."""
+    return _runtime(task) + _JUDGED.format(expected=expected_b64, digests=digests,
+                                           limits=limits)
+
+
+_FAIL = re.compile(r"AssertionError: (base|plus) input (\d+): (.*)", re.S)
+
+
+def split_status(status: str, reason: str) -> tuple[str, str | None, tuple[str, int] | None]:
+    """(base_status, plus_status, first failing input as (part, index)) of one plus result,
+    in evalplus's words ("pass", "fail", "timeout"; plus is None where base did not pass and
+    so was not run). `status`/`reason` are the sandbox's (sandbox.ExecResult)."""
+    if status == "passed":
+        return "pass", "pass", None
+    m = _FAIL.match(reason or "")
+    if status == "failed" and m:
+        part, index = m.group(1), int(m.group(2))
+        if part == "plus":
+            return "pass", "fail", (part, index)
+        return "fail", None, (part, index)
+    return ("timeout" if status == "timed out" else "fail"), None, None
+
+
+def plus_inputs(task: Task) -> dict[str, list]:
+    """{"base": [...], "plus": [...]}: the task's argument lists as the record gives them."""
+    found = {}
+    for line in (_runtime(task) or "").splitlines():  # each is one line of the runtime
+        if line.startswith("_CL_INPUTS = _cl_json.loads("):
+            found["inputs"] = json.loads(ast.literal_eval(line[len("_CL_INPUTS = _cl_json.loads("):-1]))
+        elif line.startswith("_CL_N_BASE = "):
+            found["n_base"] = int(line.split("=", 1)[1])
+    inputs, n_base = found.get("inputs", []), found.get("n_base", 0)
+    return {"base": inputs[:n_base], "plus": inputs[n_base:]}
 
 
 def _avoid_check_clash(record: dict) -> dict:
@@ -202,4 +417,4 @@ def plus_to_task(record: dict, source: str, level: int = 2) -> Task:
                 canonical_solution=record["canonical_solution"], test=plus_test(record),
                 category=guess_category(text), level=level, source=source,
                 extra={"n_inputs": len(record["base_input"]) + len(record["plus_input"]),
-                       "atol": record.get("atol") or 0})
+                       "n_base": len(record["base_input"]), "atol": record.get("atol") or 0})
