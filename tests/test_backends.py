@@ -155,6 +155,8 @@ def test_evaluate_endpoint_against_codeling_serve(served, tmp_path):
                     stop=stop_sequences("mini"))
     assert [s["completion"] for s in samples] == want
     assert len(read_jsonl(out / "results.jsonl")) == len(tasks)
+    made = json.loads((out / "generation.json").read_text())
+    assert made["model"] == "tiny" and made["samples"] == len(tasks)  # the listed model
     # sampled, n=2: one request per sample, seeded, both samples present
     rc = cli.main(["generate", "--endpoint", url + "/v1", "--model", "tiny", "--benchmark",
                    "mini", "--limit", "3", "--n", "2", "--temperature", "0.8",

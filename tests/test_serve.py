@@ -255,6 +255,19 @@ def test_disconnect_mid_stream_frees_the_slot(long_lm):
         # the one slot is free: the next request is served
         r = client.completions.create(model="tiny", prompt="def", max_tokens=3, temperature=0)
         assert r.choices[0].finish_reason in ("stop", "length")
+        # a client that hangs up while waiting for a whole (non-streamed) answer, too
+        host, port = server.server_address[:2]
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        conn.request("POST", "/v1/completions", json.dumps({
+            "model": "tiny", "prompt": "x", "max_tokens": 2000, "temperature": 0,
+            "ignore_eos": True}), {"Content-Type": "application/json"})
+        while not engine.live() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        conn.close()
+        deadline = time.monotonic() + 20
+        while engine.live() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.live() == 0 and engine.stats["cancelled_rows"] == 2
     finally:
         server.shutdown()
         server.server_close()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from codeling.config import ConfigError
 from codeling.endpoint import Endpoint, EndpointError, Job, endpoint_samples
-from codeling.io import DataError, JsonlAppender, iter_jsonl, write_jsonl
+from codeling.io import DataError, JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
 from codeling.tasks.schema import Task
 
 
@@ -213,7 +213,11 @@ def sample_then_evaluate(args, e, problems: Sequence[Task]) -> str | None:
     stop = stop_sequences(args.benchmark) if args.benchmark else HUMANEVAL_STOP
     out = Path(args.out) / "samples.jsonl"
     summary = write_samples(args, e, problems, stop, out, args.resume, not args.quiet)
-    print(json.dumps({**summary, **describe(args)}), file=sys.stderr)
+    # what made the samples, beside them (summary.json is the evaluation's own)
+    summary.update(describe(args), n=e.n, temperature=e.temperature, top_p=e.top_p,
+                   max_new_tokens=e.max_new_tokens, stop=list(stop), seed=args.seed)
+    atomic_write_json(Path(args.out) / "generation.json", summary)
+    print(json.dumps(summary), file=sys.stderr)
     return str(out)
 
 
