@@ -106,7 +106,8 @@ def _cl_same(got, exp, args=None):
     special = _CL_SPECIAL
     if special == "any":
         return True
-    if special == "not_none":  # the reference's output was reduced to "is it not None"
+    if special == "not_none":  # the reference's output is reduced to "is it not None"
+        exp = exp if isinstance(exp, bool) else exp is not None
         return got == exp if isinstance(got, bool) else exp == (got is not None)
     if _CL_MODE == "set":
         try:
@@ -228,6 +229,7 @@ _JUDGED = r"""
 import base64 as _cl_base64
 import pickle as _cl_pickle
 
+_CL_SPECIAL = {special!r}
 _CL_EXPECTED = _cl_pickle.loads(_cl_base64.b64decode({expected!r}))
 _CL_DIGESTS = {{int(k): v for k, v in {digests!r}.items()}}
 _CL_LIMITS = {limits!r}
@@ -265,6 +267,9 @@ print(_cl_json.dumps({{"times": _cl_times, "digests": _cl_digests,
 # evalplus 0.3.1's special oracles (evalplus/eval/_special_oracle.py), by task
 SPECIAL = {"Mbpp/164": "any", "Mbpp/295": "zero", "Mbpp/581": "surface_area",
            "Mbpp/558": "digit_distance"}
+# evalplus's oracles that accept answers regardless of the input: only `codeling evaluate`
+# applies them; the self-contained check (and so the decontamination twin check) does not
+LENIENT = ("any", "zero")
 NOT_NONE_ENTRIES = ("check_str", "text_match_three", "text_starta_endb")
 SET_ENTRIES = ("similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly",
                "larg_nnum", "intersection_array", "find_dissimilar", "Diff")
@@ -321,6 +326,8 @@ def plus_test(record: dict) -> str:
         if call is not None:
             shape = [_shape(a) for a in call.args]
     special = SPECIAL.get(record["task_id"], "")
+    if special in LENIENT:
+        special = ""  # judged_test's alone: every function would be a twin of Mbpp/164
     if record["task_id"].startswith("Mbpp/") and entry in NOT_NONE_ENTRIES:
         special = "not_none"
     inputs = list(record["base_input"]) + list(record["plus_input"])
@@ -362,8 +369,16 @@ def judged_test(task: Task, expected_b64: str, digests: dict[str, str], limits: 
                 ) -> str:
     """The task's check with the reference's outputs (or digests) and per-input limits
     measured once."""
+    special = SPECIAL.get(task.task_id, "")
+    if special not in LENIENT:
+        special = _special_of(task)
     return _runtime(task) + _JUDGED.format(expected=expected_b64, digests=digests,
-                                           limits=limits)
+                                           limits=limits, special=special)
+
+
+def _special_of(task: Task) -> str:
+    line = next(ln for ln in _runtime(task).splitlines() if ln.startswith("_CL_SPECIAL = "))
+    return ast.literal_eval(line.split("=", 1)[1].strip())
 
 
 _FAIL = re.compile(r"AssertionError: (base|plus) input (\d+): (.*)", re.S)
