@@ -4,8 +4,9 @@ On a model of the preset's shape (random weights unless --checkpoint; a random m
 stops early, so every completion runs to `sft.eval_max_new_tokens`: the worst case; a trained
 model stops at the function's end), with the real in-training evaluator (evaluate/live.py):
 greedy generation of every dev task, sandboxed judging, and the teacher-forced solution loss.
-Then the subset the preset generates on at each in-training eval (`sft.eval_dev_subset`,
-tasks/dev.py `dev_subset`), measured the same way. The schedule's share of the budget:
+The subset the preset generates on at each in-training eval (`sft.eval_dev_subset`,
+tasks/dev.py `dev_subset`) is costed by its share of the generated tokens. Wall seconds
+stretch on a loaded machine, so CPU seconds (this process's threads) are printed beside them. The schedule's share of the budget:
 (E - 1) evals of subset generation + solution loss, and a last eval of the whole set, against
 `sft.time_budget_s`; beside it, the whole set generated at every eval. Generation goes through
 `generate.generate_samples`, so a faster generator shows here as it lands.
@@ -17,6 +18,7 @@ tasks/dev.py `dev_subset`), measured the same way. The schedule's share of the b
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -52,17 +54,21 @@ def cpu_name() -> str:
 
 
 def measure(ev: GenerationEval, model, tasks, max_tokens: int) -> dict:
-    """Seconds to generate, judge and score the solution loss of `tasks`."""
-    t0 = time.perf_counter()
+    """Wall and CPU seconds (this process's threads: generation and the loss) to generate,
+    judge and score the solution loss of `tasks`; the subset's generation cost is taken in
+    proportion to its share of the generated tokens."""
+    w0, c0 = time.perf_counter(), time.process_time()
     samples = ev.generate(model, tasks)
-    t1 = time.perf_counter()
+    w1, c1 = time.perf_counter(), time.process_time()
     rows = ev.judge(samples, tasks)
-    t2 = time.perf_counter()
+    w2 = time.perf_counter()
     loss = solution_loss(model, ev.tokenizer, tasks, max_tokens)
-    t3 = time.perf_counter()
-    toks = [s["n_tokens"] for s in samples]
-    return {"n": len(tasks), "generate_s": t1 - t0, "judge_s": t2 - t1, "loss_s": t3 - t2,
-            "tokens": sum(toks), "mean_tokens": statistics.mean(toks),
+    w3, c3 = time.perf_counter(), time.process_time()
+    toks = {s["task_id"]: s["n_tokens"] for s in samples}
+    return {"n": len(tasks), "generate_s": w1 - w0, "generate_cpu_s": c1 - c0,
+            "judge_s": w2 - w1, "loss_s": w3 - w2, "loss_cpu_s": c3 - c1,
+            "tokens": sum(toks.values()), "per_task_tokens": toks,
+            "mean_tokens": statistics.mean(toks.values()),
             "stopped_early": sum(s["finish_reason"] == "stop" for s in samples),
             "passed": sum(r["passed"] for r in rows), "solution_loss": loss["solution_loss"]}
 
@@ -75,6 +81,7 @@ def main() -> int:
     p.add_argument("--checkpoint", type=Path, help="a trained model instead of random weights")
     p.add_argument("--evals", type=int, default=4, help="evals in one run, the last included")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--n", type=int, default=0, help="the first N dev tasks only (0: all)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_config(args.preset)
@@ -86,7 +93,7 @@ def main() -> int:
             cfg.model.vocab_size)
         torch.manual_seed(0)
         model = CodelingLM(cfg.model).eval()
-    tasks = read_tasks(args.dev)
+    tasks = read_tasks(args.dev)[:args.n or None]
     sub = dev_subset(tasks, sft.eval_dev_subset) if sft.eval_dev_subset else tasks
     ev = GenerationEval(tasks, tok, dev_stop(), max_new_tokens=sft.eval_max_new_tokens)
     print(f"CPU: {cpu_name()}, {args.threads} threads; model {cfg.model.n_layer} x "
@@ -94,23 +101,30 @@ def main() -> int:
           f"{'trained' if args.checkpoint else 'random'}); max_new_tokens "
           f"{sft.eval_max_new_tokens}, batch {ev.batch_size}")
     full = measure(ev, model, tasks, sft.seq_len + 1)
-    part = measure(ev, model, sub, sft.seq_len + 1) if len(sub) < len(tasks) else full
-    for name, m in (("whole dev", full), ("subset", part)):
-        print(f"{name}: {m['n']} tasks: generate {m['generate_s']:.1f} s ({m['tokens']:,} "
-              f"tokens, {m['tokens'] / m['generate_s']:.0f} tokens/s, mean "
-              f"{m['mean_tokens']:.0f} a completion, {m['stopped_early']} stopped early), judge "
-              f"{m['judge_s']:.1f} s, solution loss {m['loss_s']:.1f} s; passed {m['passed']}")
-    gen = lambda m: m["generate_s"] + m["judge_s"]
+    share = sum(full["per_task_tokens"][t.task_id] for t in sub) / max(full["tokens"], 1)
+    n = len(tasks)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall seconds "
+          "stretch under load; CPU seconds are this process's own)")
+    print(f"whole dev, {n} tasks: generate {full['generate_s']:.1f} s wall, "
+          f"{full['generate_cpu_s']:.1f} s CPU ({full['tokens']:,} tokens, "
+          f"{full['tokens'] / full['generate_s']:.0f} tokens/s wall, mean "
+          f"{full['mean_tokens']:.0f} a completion, {full['stopped_early']} stopped early); "
+          f"judge {full['judge_s']:.1f} s; solution loss {full['loss_s']:.1f} s wall; "
+          f"passed {full['passed']}")
+    gen_full = full["generate_s"] + full["judge_s"]
+    gen_sub = share * full["generate_s"] + len(sub) / n * full["judge_s"]
     loss_s = full["loss_s"]
-    schedule = (args.evals - 1) * (gen(part) + loss_s) + gen(full) + loss_s
-    every = args.evals * (gen(full) + loss_s)
+    schedule = (args.evals - 1) * (gen_sub + loss_s) + gen_full + loss_s
+    every = args.evals * (gen_full + loss_s)
     budget = sft.time_budget_s or float("nan")
-    print(f"schedule of {args.evals} evals (subset of {len(sub)} + solution loss of "
-          f"{len(tasks)}; the last generates all {len(tasks)}): {schedule:.0f} s = "
-          f"{100 * schedule / budget:.1f}% of sft.time_budget_s {budget:g}")
+    print(f"subset of {len(sub)} ({100 * share:.0f}% of the tokens): {gen_sub:.1f} s a look")
+    print(f"schedule of {args.evals} evals (subset + solution loss of all {n}; the last "
+          f"generates all {n}): {schedule:.0f} s = {100 * schedule / budget:.1f}% of "
+          f"sft.time_budget_s {budget:g}")
     print(f"the whole dev generated at every eval: {every:.0f} s = {100 * every / budget:.1f}%")
-    print(f"solution loss alone at every eval: {args.evals * loss_s:.0f} s = "
-          f"{100 * args.evals * loss_s / budget:.1f}%")
+    print(f"one look at the whole dev: {gen_full + loss_s:.0f} s = "
+          f"{100 * (gen_full + loss_s) / budget:.1f}%; solution loss alone at every eval: "
+          f"{args.evals * loss_s:.0f} s = {100 * args.evals * loss_s / budget:.1f}%")
     return 0
 
 

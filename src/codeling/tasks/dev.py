@@ -80,7 +80,7 @@ def refill_dev(pool: list[Task], rest: list[Task], held: list[str],
     (`tasks.novel_names`) leave training but do not enter dev, which has neither."""
     for cat, (k, names) in order.items():
         for name in names[k:-1]:  # a category keeps at least one family for training
-            if any(t.category == cat for t in pool):
+            if any(t.category == cat and not t.extra.get("composed") for t in pool):
                 break
             moved = [t for t in rest if t.extra.get("family") == name
                      and t.extra.get("refs") != "indirect" and t.extra.get("names") != "novel"]
