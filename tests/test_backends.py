@@ -140,7 +140,7 @@ def served():
     server.server_close()
 
 
-def test_evaluate_endpoint_against_codeling_serve(served, tmp_path):
+def test_evaluate_endpoint_against_codeling_serve(served, tmp_path, capsys):
     url, model, tok = served
     out = tmp_path / "ev"
     # no --model: the first model the server lists; the URL without /v1 is completed
@@ -157,6 +157,13 @@ def test_evaluate_endpoint_against_codeling_serve(served, tmp_path):
     assert len(read_jsonl(out / "results.jsonl")) == len(tasks)
     made = json.loads((out / "generation.json").read_text())
     assert made["model"] == "tiny" and made["samples"] == len(tasks)  # the listed model
+    # a model the server does not have: refused at once, one line, exit 2
+    bad = ["generate", "--endpoint", url, "--model", "gpt-4", "--benchmark", "mini",
+           "--limit", "2", "--out", str(tmp_path / "bad.jsonl"), "--quiet"]
+    capsys.readouterr()
+    assert cli.main(bad) == 2
+    err = capsys.readouterr().err
+    assert "HTTP 404" in err and "gpt-4" in err and "Traceback" not in err
     # sampled, n=2: one request per sample, seeded, both samples present
     rc = cli.main(["generate", "--endpoint", url + "/v1", "--model", "tiny", "--benchmark",
                    "mini", "--limit", "3", "--n", "2", "--temperature", "0.8",
@@ -231,8 +238,11 @@ def test_endpoint_stalls_and_500s_are_retried_reported_and_resumed(tmp_path, cap
         by_task = {r["task_id"]: r for r in rows}
         assert by_task["mini/1"]["completion"] == "    return 3"  # cut at the stop "\ndef"
         assert by_task["mini/2"]["completion"] == "    return 2"
-        # the endpoint recovers; --resume asks only for the missing sample
+        # the endpoint recovers; --resume asks only for the missing sample (a line cut off
+        # by a crash mid-append is dropped, not an error)
         Flaky.plan = {}
+        with open(out, "a") as f:
+            f.write('{"task_id": "mini/3", "sample_idx": 0, "compl')
         assert cli.main([*argv, "--resume"]) == 0
         assert json.loads(capsys.readouterr().out)["made"] == 1
         assert Flaky.attempts["mini/3"] == 4 and Flaky.attempts["mini/0"] == 1
