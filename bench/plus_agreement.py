@@ -6,7 +6,9 @@ range bounds, min/max, boolean operators, constants), one that is right on the b
 (it counts its calls), and the broken kinds of bench/evaluator.py (None, pass, raise,
 sys.exit, a syntax error, truncation, a few infinite loops). Both harnesses judge the same
 samples with the same worker count; the script prints the number of samples whose base or
-base+plus verdict differs and lists them.
+base+plus verdict differs and lists them. With --under-load, codeling judges the same samples
+again while two busy-loop processes keep both cores busy, and the script counts the verdicts
+that moved (the full-size version of tests/test_plus.py's loaded-machine test).
 
 evalplus runs from its own virtual environment (it is not a codeling dependency):
 
@@ -134,6 +136,28 @@ def compare(samples: list[dict], ours: list[dict], theirs: dict) -> list[tuple]:
     return diffs
 
 
+def under_load(tasks, samples: list[dict], quiet: list[dict], out: Path, workers: int) -> int:
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        start = time.perf_counter()
+        evaluate_samples(tasks, [dict(s) for s in samples], out, workers=workers,
+                         progress=False)
+        secs = time.perf_counter() - start
+    finally:
+        for p in hogs:
+            p.kill()
+            p.wait()
+    busy = [json.loads(x) for x in (out / "results.jsonl").open()]
+    key = ("passed", "base_status", "plus_status")
+    moved = [(s["task_id"], s["kind"], [q[k] for k in key], [b[k] for k in key])
+             for s, q, b in zip(samples, quiet, busy) if [q[k] for k in key] != [b[k] for k in key]]
+    print(f"  under load (two busy loops, {secs:.1f} s): {len(moved)} of {len(samples)} "
+          f"verdicts moved; timeouts re-judged: {sum(bool(b.get('rejudged')) for b in busy)}")
+    for m in moved:
+        print("   ", *m)
+    return len(moved)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--benchmarks", default="humaneval+,mbpp+")
@@ -142,6 +166,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--evalplus-python", default="/tmp/evalplus-venv/bin/python")
     ap.add_argument("--save", default=None, help="folder to keep samples and results in")
+    ap.add_argument("--under-load", action="store_true",
+                    help="judge again with both cores busy; count the verdicts that moved")
+    ap.add_argument("--skip-evalplus", action="store_true")
     args = ap.parse_args()
     total_diff = 0
     with tempfile.TemporaryDirectory() as d:
@@ -157,6 +184,11 @@ def main() -> int:
                              workers=args.workers, progress=False)
             cl_s = time.perf_counter() - start
             ours = [json.loads(x) for x in (tmp / f"cl-{name}/results.jsonl").open()]
+            if args.under_load:
+                moved = under_load(tasks, samples, ours, tmp / f"cl-{name}-busy", args.workers)
+                total_diff += moved
+            if args.skip_evalplus:
+                continue
             ep_s, theirs = run_evalplus(args.evalplus_python, name, samples, tasks, tmp,
                                         args.workers)
             diffs = compare(samples, ours, theirs)

@@ -5,7 +5,8 @@ lines with `task_id` and `completion` (other fields pass through). Each result l
 sample plus `passed`, `result` ("passed", "failed: <reason>", "timed out", or "error: <reason>"
 when the sandbox itself could not judge it), `error` (true only then; such samples stay out of
 pass@k), `syntax_ok` and `collapse` (the detector's reason, or null), and `sample_index` (its
-line order). Results
+line order); HumanEval+ / MBPP+ rows add evalplus's `base_status`, `plus_status`,
+`base_fail_tests`, `plus_fail_tests` (evaluate/plus_oracle.py, docs/formats.md). Results
 stream to `results.jsonl.partial` as they finish, so `--resume` continues an interrupted run;
 the finished file is written in sample order. This module must not import torch.
 """

@@ -6,17 +6,21 @@
 Layers (see zygote.py for the mechanics):
 - a pool of pre-warmed worker processes ("zygotes"), one per core, each forking a child per
   program, so no interpreter start-up is paid per sample;
-- Linux namespaces per program: own PID namespace (orphans die with it; nothing outside can be
-  signalled), no network, read-only root, private tmpfs /tmp as the working directory, home
-  directories hidden; when running as root, the code runs as an unprivileged uid (one per
+- Linux namespaces, one set per worker, reused for many programs (nsworker.py): own PID
+  namespace (orphans die; nothing outside can be signalled), no network, read-only root, home
+  directories hidden; between two programs a fresh private tmpfs on /tmp (the working
+  directory), /var/tmp and /dev/shm, and a sweep that kills and reaps every process the last
+  one left; anything unusual (a timeout, too much output) ends the whole namespace and the next
+  program gets a new one; when running as root, the code runs as an unprivileged uid (one per
   worker); otherwise a user namespace and no capabilities;
 - rlimits: address space, CPU seconds, file size, processes, open files; capped output;
   scrubbed environment; stdin from /dev/null; a wall-clock timeout that kills the whole tree;
 - the verdict is decided by the worker, outside the untrusted process: `sys.exit(0)`,
   `os._exit(0)` and printed success markers are failures.
 
-No process outlives an evaluation: on a timeout the worker SIGKILLs the program's PID 1 and
-waits until the namespace is empty; a worker whose evaluator goes away (closed, crashed, killed)
+No process outlives an evaluation: after each program its namespace's PID 1 kills and reaps
+every other process in it; on a timeout the worker SIGKILLs that PID 1 and waits until the
+namespace is empty; a worker whose evaluator goes away (closed, crashed, killed)
 ends its program and exits; `close()`, leaving the `with` block, and interpreter exit (atexit)
 close every worker.
 
