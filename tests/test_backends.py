@@ -116,6 +116,13 @@ def test_evaluate_hf_model_end_to_end(hf_dirs, tmp_path):
     assert summary["pass@1"] == 0.0 and summary["benchmark"] == "mini"
 
 
+def test_a_budget_past_the_context_is_capped_at_half(hf_dirs, capsys):
+    model, tok = load_hf(hf_dirs["gpt2"])  # 256 positions
+    (row,) = hf_complete(model, tok, ["def f():\n"], max_new_tokens=384)
+    assert row["n_tokens"] <= 128 and (row["n_tokens"] == 128 or row["finish_reason"] == "stop")
+    assert "generating at most 128 tokens" in capsys.readouterr().err
+
+
 def test_missing_transformers_is_a_clear_error(hf_dirs, tmp_path):
     # transformers made unimportable in a child interpreter, as on an install without [hf]
     code = ("import sys; sys.modules['transformers'] = None; from codeling.cli import main; "

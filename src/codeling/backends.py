@@ -175,15 +175,16 @@ def _from_endpoint(client: Endpoint, args, e, tasks: Sequence[Task], stop: list[
 
 def _from_hf(path: Path, args, e, tasks: Sequence[Task], stop: list[str], n: int,
              record) -> None:
-    from codeling.hf_backend import hf_complete, load_hf
+    from codeling.hf_backend import fit_budget, hf_complete, load_hf
     from codeling.training.dist import resolve_device
 
     model, tok = load_hf(path, resolve_device(args.device))
+    new_tokens = fit_budget(model, e.max_new_tokens)[0]  # the note, once
     copies = n if e.temperature > 0 else 1  # greedy: one generation fills all n
     step = max(1, e.batch_size // copies) * 4  # a few batches per flush to the file
     for b in range(0, len(tasks), step):
         chunk = tasks[b:b + step]
-        done = hf_complete(model, tok, [t.prompt for t in chunk], stop, e.max_new_tokens,
+        done = hf_complete(model, tok, [t.prompt for t in chunk], stop, new_tokens,
                            e.temperature, e.top_p, copies, args.seed + b * n, e.batch_size)
         for i, t in enumerate(chunk):
             for j in range(n):

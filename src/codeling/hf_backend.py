@@ -19,6 +19,7 @@ transformers is an optional extra (`pip install 'codeling[hf]'`); without it, lo
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,15 +77,19 @@ def _stop_criterion(tok, stop: Sequence[str], prompt_len: int):
     return transformers.StoppingCriteriaList([StopOnText()])
 
 
-def _context_limit(model, max_new_tokens: int) -> int | None:
+def fit_budget(model, max_new_tokens: int) -> tuple[int, int | None]:
+    """(new tokens, prompt tokens kept): a budget that leaves no room for a prompt is capped
+    at half the context, said on stderr, as `codeling generate` does."""
     cfg = model.config
     n = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
     if n is None:
-        return None
-    if n - max_new_tokens < 1:
-        raise ConfigError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt in the "
-                          f"model's context of {n}")
-    return n - max_new_tokens
+        return max_new_tokens, None
+    if max_new_tokens >= n:
+        fitted = max(n // 2, 1)
+        print(f"note: max_new_tokens {max_new_tokens} leaves no room for a prompt in the "
+              f"model's context of {n}: generating at most {fitted} tokens", file=sys.stderr)
+        max_new_tokens = fitted
+    return max_new_tokens, n - max_new_tokens
 
 
 @torch.inference_mode()
@@ -96,7 +101,7 @@ def hf_complete(model, tok, prompts: Sequence[str], stop: Sequence[str] = (),
     if max_new_tokens < 1 or n < 1:
         raise ValueError(f"need max_new_tokens >= 1 and n >= 1, got {max_new_tokens}, {n}")
     stop = [s for s in stop if s]
-    limit = _context_limit(model, max_new_tokens)
+    max_new_tokens, limit = fit_budget(model, max_new_tokens)
     encoded = [ids[-limit:] if limit else ids
                for ids in tok(list(prompts), add_special_tokens=True)["input_ids"]]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
