@@ -279,3 +279,20 @@ def test_default_sources_rebuild_byte_identical(tmp_path: Path) -> None:
         assert got[0] == got[1]
     assert [r["kind"] for r in a["sources_read"]] == ["stdlib", "site-packages"]
     assert a["units"]["kept"] > 0
+
+
+def test_cli_builds_the_mixture(tmp_path: Path, capsys) -> None:
+    from codeling.cli import main as cli_main
+
+    out = tmp_path / "out"
+    assert cli_main(["corpus", "--out", str(out), "--source", str(JSON_PKG), "--source",
+                     str(STDLIB / "email"), "--preset", "smoke", "--no-progress", "units=0.4",
+                     "twin_check=false", "anneal_mb=0.01"]) == 0
+    printed = capsys.readouterr().out
+    stats = json.loads((out / "stats.json").read_text())
+    assert f"units {stats['units']['kept']} kept" in printed and stats["units"]["kept"] > 0
+    assert (out / "anneal.jsonl").exists() and stats["twins"] == {
+        "enabled": False, "dropped": 0, "files_dropped": 0, "left": 0, "examples": []}
+    assert cli_main(["corpus", "--out", str(tmp_path / "bad"), "--source", str(JSON_PKG),
+                     "units=0.8", "exercises=0.4"]) != 0
+    assert "at most 1" in capsys.readouterr().err

@@ -377,4 +377,10 @@ def main(args) -> int:
     print(f"corpus: kept {stats['files_kept']} of {stats['files_seen']} files seen "
           f"({stats['bytes_kept'] / MB:.1f} MB); train {stats['train']['files']}, "
           f"val {stats['val']['files']}; dropped {d}; {stats['wall_seconds']} s -> {args.out}")
+    if "mixture" in stats:
+        u, mix = stats["units"], stats["mixture"]
+        print(f"  units {u['kept']} kept of {u['found']} found; exercises "
+              f"{stats['exercises']['kept']}; shares {mix['shares']}; twins dropped "
+              f"{stats['twins']['dropped']} ({stats['twins']['left']} left); anneal "
+              f"{stats['anneal']['docs']} documents")
     return 0

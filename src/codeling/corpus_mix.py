@@ -30,6 +30,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
+from codeling.config import ConfigError
 from codeling.corpus_exercises import HeldOut, exercise_tasks, recipe, render_exercise
 from codeling.corpus_quality import examples, file_signals, score, top_share, unit_signals
 from codeling.corpus_units import (
@@ -70,12 +71,12 @@ class MixOptions:
         for key in ("units", "exercises", "quality"):
             v = getattr(self, key)
             if not 0.0 <= v <= 1.0:
-                raise ValueError(f"corpus.{key} must be in [0, 1], got {v}")
+                raise ConfigError(f"corpus.{key} must be in [0, 1], got {v}")
         if self.units + self.exercises > 1.0:
-            raise ValueError(f"corpus.units + corpus.exercises must be at most 1, got "
+            raise ConfigError(f"corpus.units + corpus.exercises must be at most 1, got "
                              f"{self.units} + {self.exercises}")
         if self.quality <= 0:
-            raise ValueError("corpus.quality must be above 0")
+            raise ConfigError("corpus.quality must be above 0")
 
 
 def _doc(kind: str, path: str, text: str, key: str, signals: dict, val: bool) -> dict:
