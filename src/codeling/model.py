@@ -73,6 +73,14 @@ class KVCache:
         self.k = self.k[:, rows]
         self.v = self.v[:, rows]
 
+    def window(self, rows: slice, start: int) -> KVCache:
+        """A cache over some rows whose column 0 is column `start` here, sharing its storage:
+        a group of prompts prefilled into it lands in place (decode._prefill)."""
+        part = object.__new__(KVCache)
+        part.k, part.v = self.k[:, rows, :, start:], self.v[:, rows, :, start:]
+        part.pos, part.max_len = 0, self.max_len - start
+        return part
+
 
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
@@ -231,14 +239,24 @@ class CodelingLM(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(past, past + T, device=input_ids.device).expand(B, T)
         x = self.model.embed_tokens(input_ids)
+        # cos/sin in the dtype q and k will have (bf16 under autocast), so RoPE does not promote
+        # them to fp32 on their way into attention
+        dev = x.device.type
+        dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
         cos, sin = rope_cos_sin(position_ids, self.config.head_dim, self.config.rope_theta,
-                                x.dtype)
+                                dtype)
         if not self.config.norm_weights:
             # gain-free norms are nanochat's block, whose HF port rotates the other way round;
             # rotating as it does lets the checkpoint load there as is (either way learns alike)
             sin = -sin
         mask = None
-        if cache is not None or key_mask is not None:
+        if cache is not None and key_mask is not None and T == 1:
+            # a decode step: the new token sees every real key and itself (the general mask
+            # below, built with fewer ops; it is on every step's path)
+            mask = key_mask[:, :past + 1].bool().clone()
+            mask[:, -1] = True
+            mask = mask[:, None, None, :]
+        elif cache is not None or key_mask is not None:
             L = past + T
             q_pos = torch.arange(past, L, device=x.device)[:, None]
             mask = (torch.arange(L, device=x.device)[None, :] <= q_pos)[None, None]
@@ -279,7 +297,3 @@ def check_block_options(cfg: ModelConfig) -> None:
                          f"{cfg.n_layer // 2}, got {cfg.value_embeds}")
     if cfg.logit_softcap < 0:
         raise ValueError(f"model.logit_softcap must be >= 0 (0: off), got {cfg.logit_softcap}")
-
-
-def build_model(cfg: ModelConfig) -> CodelingLM:
-    return CodelingLM(cfg)
