@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 
 from codeling.evaluate.harness import evaluate_samples
-from codeling.tasks.benchmarks import load_benchmark, locate
+from codeling.evaluate.sandbox import Limits
+from codeling.tasks.benchmarks import load_benchmark, locate, spec
 from codeling.tasks.plus import plus_inputs
 
 MUTATIONS = [(r" < ", " <= "), (r" <= ", " < "), (r" > ", " >= "), (r" >= ", " > "),
@@ -96,11 +97,14 @@ def make_samples(tasks, n_variants: int, seed: int) -> list[dict]:
     return out
 
 
-def run_evalplus(python: str, name: str, samples: list[dict], tasks, tmp: Path, workers: int
-                 ) -> tuple[float, dict]:
+def run_evalplus(python: str, name: str, samples: list[dict], tasks, tmp: Path, workers: int,
+                 reuse: bool = False) -> tuple[float, dict]:
     """evalplus's statuses per sample (in file order), and its wall time."""
     by_id = {t.task_id: t for t in tasks}
     path = tmp / f"ep-{name.strip('+')}.jsonl"
+    done = Path(str(path).replace(".jsonl", "_eval_results.json"))
+    if reuse and done.exists():  # a saved run of the same samples (--save, same seed)
+        return float("nan"), json.loads(done.read_text())["eval"]
     with open(path, "w") as f:
         for s in samples:
             f.write(json.dumps({"task_id": s["task_id"],
@@ -110,9 +114,11 @@ def run_evalplus(python: str, name: str, samples: list[dict], tasks, tmp: Path, 
     env = {**os.environ, "HUMANEVAL_OVERRIDE_PATH": str(data), "MBPP_OVERRIDE_PATH": str(data)}
     dataset = "humaneval" if name == "humaneval+" else "mbpp"
     start = time.perf_counter()
-    subprocess.run([python, "-m", "evalplus.evaluate", "--dataset", dataset, "--samples",
-                    str(path), "--parallel", str(workers), "--i_just_wanna_run"], env=env,
-                   check=True, capture_output=True)
+    res = subprocess.run([python, "-m", "evalplus.evaluate", "--dataset", dataset, "--samples",
+                          str(path), "--parallel", str(workers), "--i_just_wanna_run"],
+                         env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"evalplus failed ({res.returncode}): {res.stderr[-2000:]}")
     secs = time.perf_counter() - start
     res = json.loads(Path(str(path).replace(".jsonl", "_eval_results.json")).read_text())
     return secs, res["eval"]
@@ -136,12 +142,18 @@ def compare(samples: list[dict], ours: list[dict], theirs: dict) -> list[tuple]:
     return diffs
 
 
+def limits_of(name: str) -> Limits:
+    """The benchmark's own limits, as `codeling evaluate --benchmark` uses them."""
+    s = spec(name)
+    return Limits(timeout=s.timeout, memory_mb=s.memory_mb)
+
+
 def under_load(tasks, samples: list[dict], quiet: list[dict], out: Path, workers: int) -> int:
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:
         start = time.perf_counter()
         evaluate_samples(tasks, [dict(s) for s in samples], out, workers=workers,
-                         progress=False)
+                         progress=False, limits=limits_of(tasks[0].source))
         secs = time.perf_counter() - start
     finally:
         for p in hogs:
@@ -169,6 +181,8 @@ def main() -> int:
     ap.add_argument("--under-load", action="store_true",
                     help="judge again with both cores busy; count the verdicts that moved")
     ap.add_argument("--skip-evalplus", action="store_true")
+    ap.add_argument("--reuse-evalplus", action="store_true",
+                    help="read evalplus's results from --save's folder if they are there")
     args = ap.parse_args()
     total_diff = 0
     with tempfile.TemporaryDirectory() as d:
@@ -181,7 +195,7 @@ def main() -> int:
                 "".join(json.dumps(s) + "\n" for s in samples))
             start = time.perf_counter()
             evaluate_samples(tasks, [dict(s) for s in samples], tmp / f"cl-{name}",
-                             workers=args.workers, progress=False)
+                             workers=args.workers, progress=False, limits=limits_of(name))
             cl_s = time.perf_counter() - start
             ours = [json.loads(x) for x in (tmp / f"cl-{name}/results.jsonl").open()]
             if args.under_load:
@@ -190,7 +204,7 @@ def main() -> int:
             if args.skip_evalplus:
                 continue
             ep_s, theirs = run_evalplus(args.evalplus_python, name, samples, tasks, tmp,
-                                        args.workers)
+                                        args.workers, args.reuse_evalplus)
             diffs = compare(samples, ours, theirs)
             total_diff += len(diffs)
             kinds = {k: sum(s["kind"] == k for s in samples) for k in
