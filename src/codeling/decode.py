@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -209,14 +210,14 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
                  max_new_tokens: int, temperature: float, top_p: float, stop: Sequence[str],
                  ignore_eot: bool, dtype: torch.dtype | None = None,
                  sync_every: int | None = None) -> None:
-    """Fill each row's `ids`, `logprobs` and `done`; rows come longest context first. Rows of
-    one prompt share one prefill."""
+    """Fill each row's `ids`, `logprobs` and `done`. Rows of one prompt share one prefill."""
     device, vocab = next(model.parameters()).device, model.config.vocab_size
     dtype = compute_dtype(model, dtype)
     if sync_every is None:
         sync_every = 1 if device.type == "cpu" else 8
-    autocast = torch.autocast(device.type, dtype=dtype,
-                              enabled=dtype != next(model.parameters()).dtype)
+    autocast = (torch.autocast(device.type, dtype=dtype)
+                if dtype != next(model.parameters()).dtype else nullcontext())
+    rows = sorted(rows, key=lambda r: -len(r.context))  # longest first, as _prefill wants
     firsts = list({r.prompt: r for r in reversed(rows)}.values())[::-1]  # one row per prompt
     slot = {r.prompt: u for u, r in enumerate(firsts)}
     with autocast:
@@ -234,18 +235,19 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
     window = max((len(s.encode()) for s in stop), default=0) + 2
     watch = _stop_watch(tokenizer, tuple(stop)) if stop else frozenset()
     special = (tokenizer.eot_id, tokenizer.pad_id)
-    # what each row picked at each step, read back to the host every sync_every steps
-    picks = torch.zeros(len(rows), max_new_tokens, dtype=torch.long, device=device)
-    logps = torch.zeros(len(rows), max_new_tokens, device=device)
-    live, slots, read = list(rows), torch.arange(len(rows), device=device), 0
+    # (picks, log-probabilities) of each step since the last read, still on the device
+    pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+    live = list(rows)
     for step in range(max_new_tokens):
         picked = _pick(logits, live, temperature, top_p)
         # the model's own log-probability of each picked token (healing mask included)
-        picks[slots, step] = picked
-        logps[slots, step] = torch.log_softmax(logits.float(), -1).gather(1, picked[:, None])[:, 0]
-        if step + 1 - read == sync_every or step == max_new_tokens - 1:
-            for r, ts, lps in zip(live, picks[slots, read:step + 1].tolist(),
-                                  logps[slots, read:step + 1].tolist()):
+        logp = torch.log_softmax(logits.float(), -1).gather(1, picked[:, None])[:, 0]
+        pending.append((picked, logp))
+        if len(pending) == sync_every or step == max_new_tokens - 1:
+            tokens = torch.stack([t for t, _ in pending], 1).tolist()
+            logps = torch.stack([lp for _, lp in pending], 1).tolist()
+            pending.clear()
+            for r, ts, lps in zip(live, tokens, logps):
                 for t, lp in zip(ts, lps):
                     if r.done:  # finished earlier (between reads, or not yet dropped)
                         break
@@ -258,7 +260,6 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
                         r.done = "stop"
                     elif len(r.ids) == max_new_tokens:
                         r.done = "length"
-            read = step + 1
             n_done = sum(bool(r.done) for r in live)
             if n_done == len(live):
                 break
@@ -267,7 +268,6 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
                 keep = torch.tensor([b for b, r in enumerate(live) if not r.done], device=device)
                 cache.select(keep)
                 key_mask, positions, picked = key_mask[keep], positions[keep], picked[keep]
-                slots = slots[keep]
                 live = [r for r in live if not r.done]
         with autocast:
             logits = model(picked[:, None], positions[:, None], cache, key_mask)[:, -1]
