@@ -251,7 +251,7 @@ def pipeline_overrides(tiny: bool) -> list[str]:
         over += [o for o in ("tasks.dev_size=8", "tasks.dev_mbpp=0")
                  if o.split("=")[0].split(".")[1] in fields]
     else:  # v1-29m's shape and batch, shortened: ~3 minutes on one data-centre GPU
-        over = ["corpus.max_mb=10", "tokenizer.train_mb=10", "pretrain.steps=600",
+        over = ["corpus.max_mb=5", "tokenizer.train_mb=5", "pretrain.steps=600",
                 "pretrain.warmup=100", "pretrain.eval_every=300", "pretrain.save_every=300",
                 "tasks.n=300", "sft.steps=300", "sft.warmup=30", "sft.eval_every=300",
                 "sft.save_every=300"]
