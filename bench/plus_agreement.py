@@ -105,6 +105,7 @@ def run_evalplus(python: str, name: str, samples: list[dict], tasks, tmp: Path, 
     done = Path(str(path).replace(".jsonl", "_eval_results.json"))
     if reuse and done.exists():  # a saved run of the same samples (--save, same seed)
         return float("nan"), json.loads(done.read_text())["eval"]
+    done.unlink(missing_ok=True)  # evalplus would stop to ask before overwriting it
     with open(path, "w") as f:
         for s in samples:
             f.write(json.dumps({"task_id": s["task_id"],
