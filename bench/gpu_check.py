@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     check.run("fit_24gb", lambda: fit_24gb(device, tiny, peak_fl))
     check.run("generate", lambda: generation(device, tiny))
     # the pipeline may run past the budget's end (its own timeout), rather than be cut short
-    check.run("pipeline", lambda: pipeline(args.out, tiny, max(check.left(), 150 if tiny else 210)))
+    check.run("pipeline", lambda: pipeline(args.out, tiny, max(check.left(), 240 if tiny else 210)))
     for preset in PRESETS:
         if tiny:  # inductor's CPU compile of even a tiny model took ~2 minutes here
             check.skip(f"pretrain/{preset}/compiled", "--tiny: compiling is measured on the GPU")
