@@ -177,6 +177,14 @@ def _length_groups(lengths: list[int]) -> list[tuple[int, int]]:
     return [*groups, (start, len(lengths))]
 
 
+def _group_rows(cache: KVCache, rows: list[_Row], width: int) -> None:
+    """Decode steps attend group by group where the rows' prompts differ enough in length
+    (rows longest first, prompts right-aligned at column `width`)."""
+    lengths = [len(r.context) for r in rows]
+    groups = _length_groups(lengths)
+    cache.groups = [(a, b, width - lengths[a]) for a, b in groups] if len(groups) > 1 else []
+
+
 def _prefill(model: CodelingLM, pad_id: int, firsts: list[_Row], max_new_tokens: int,
              dtype: torch.dtype) -> tuple[torch.Tensor, KVCache, torch.Tensor, torch.Tensor]:
     """Last logits, the cache (prompts right-aligned at column P), key mask and next positions
@@ -227,6 +235,8 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
         expand = torch.tensor([slot[r.prompt] for r in rows], device=device)
         cache.select(expand)
         key_mask, positions, logits = key_mask[expand], positions[expand], logits[expand]
+    width = cache.pos
+    _group_rows(cache, rows, width)
     heal = [r.prefix for r in rows]
     if any(heal):
         allowed = torch.stack([_allowed_after(tokenizer, h, vocab) if h else
@@ -269,6 +279,7 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
                 cache.select(keep)
                 key_mask, positions, picked = key_mask[keep], positions[keep], picked[keep]
                 live = [r for r in live if not r.done]
+                _group_rows(cache, live, width)
         with autocast:
             logits = model(picked[:, None], positions[:, None], cache, key_mask)[:, -1]
         positions += 1

@@ -59,6 +59,9 @@ class KVCache:
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.pos = 0
         self.max_len = max_len
+        # (first row, end row, first column) of row groups whose decode steps attend only from
+        # that column on (their left padding skipped, not just masked); empty: one group
+        self.groups: list[tuple[int, int, int]] = []
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
         end = self.pos + k.shape[2]
@@ -78,8 +81,15 @@ class KVCache:
         a group of prompts prefilled into it lands in place (decode._prefill)."""
         part = object.__new__(KVCache)
         part.k, part.v = self.k[:, rows, :, start:], self.v[:, rows, :, start:]
-        part.pos, part.max_len = 0, self.max_len - start
+        part.pos, part.max_len, part.groups = 0, self.max_len - start, []
         return part
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               mask: torch.Tensor) -> torch.Tensor:
+        """A decode step's attention, group by group (see `groups`)."""
+        return torch.cat([F.scaled_dot_product_attention(q[a:b], k[a:b, :, c:], v[a:b, :, c:],
+                                                         attn_mask=mask[a:b, :, :, c:])
+                          for a, b, c in self.groups])
 
 
 class Attention(nn.Module):
@@ -119,6 +129,8 @@ class Attention(nn.Module):
             v = v.repeat_interleave(nh // nkv, dim=1)
         if mask is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif cache is not None and cache.groups and T == 1:
+            y = cache.attend(q, k, v, mask)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, nh * hd))
