@@ -118,3 +118,20 @@ def test_verdicts_do_not_move_under_load(tmp_path):
     assert verdicts(busy) == verdicts(quiet)
     assert sum(r["passed"] for r in quiet) == len(tasks)  # every canonical one, nothing else
     assert quiet[-1]["base_status"] == "fail" and "timed out" in quiet[-1]["result"]
+
+
+@pytest.mark.slow
+def test_a_sample_that_times_out_on_plus_inputs_keeps_its_base_pass(tmp_path):
+    """One program runs base and plus; when it runs out of wall-clock time (here: it sleeps,
+    which no CPU limit sees) the base inputs are judged alone, as evalplus judges them apart."""
+    task, = tasks_of("humaneval+", ["HumanEval/39"])
+    n_base = len(plus_inputs(task)["base"])
+    stall = (f"    global _calls\n    _calls = globals().get('_calls', 0) + 1\n"
+             f"    if _calls > {n_base}:\n        import time\n        time.sleep(1000)\n"
+             + task.canonical_solution)
+    rows = evaluate([task], [{"task_id": task.task_id, "completion": stall},
+                             {"task_id": task.task_id, "completion": "    return None\n"}],
+                    tmp_path / "out")
+    assert rows[0]["result"] == "timed out" and rows[0]["rejudged"] is True
+    assert (rows[0]["base_status"], rows[0]["plus_status"]) == ("pass", "timeout")
+    assert (rows[1]["base_status"], rows[1]["plus_status"]) == ("fail", None)

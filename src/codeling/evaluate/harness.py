@@ -52,19 +52,21 @@ def reference_samples(problems: Sequence[Task]) -> list[dict]:
 def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
           timeouts: dict[str, float] | None = None,
           on_result: Callable[[dict], None] | None = None,
-          tests: dict[str, tuple[str, float]] | None = None, rejudge: bool = True
+          tests: dict[str, tuple[str, float, str, float]] | None = None, rejudge: bool = True
           ) -> list[dict]:
     """Run every sample; returns result rows in sample order. `on_result` sees each as it ends.
 
     `tests` replaces a task's test and timeout (evaluate/plus_oracle.py). With `rejudge`, a
     sample that ran out of wall-clock time is run once more, alone, before its verdict is
     taken: a worker starved of CPU by the others (or by anything else on the machine) must not
-    turn a correct sample into a timeout. Such rows carry `rejudged: true`."""
+    turn a correct sample into a timeout. Such rows carry `rejudged: true`. A plus sample that
+    times out again is run on its base inputs alone, for its base_status (evalplus runs base
+    and plus apart)."""
     rows: list[dict | None] = [None] * len(samples)
     programs, times = [], []
     for s in samples:
         task = problems[s["task_id"]]
-        test, limit = (tests or {}).get(task.task_id, (task.test, 0.0))
+        test, limit = (tests or {}).get(task.task_id, (task.test, 0.0))[:2]
         programs.append(build_program(task.prompt, s["completion"], test, task.entry_point))
         times.append(limit or (timeouts or {}).get(task.task_id) or sandbox.limits.timeout)
     late = []
@@ -74,8 +76,19 @@ def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
             continue
         rows[i] = _row(problems, samples, i, res, on_result)
     for i in sorted(late):
-        rows[i] = _row(problems, samples, i, sandbox.run(programs[i], times[i]), on_result)
+        res = sandbox.run(programs[i], times[i])
+        s = samples[i]
+        base = None
+        if res.status == "timed out" and s["task_id"] in (tests or {}):
+            task, (_, _, base_test, base_limit) = problems[s["task_id"]], tests[s["task_id"]]
+            base = sandbox.run(build_program(task.prompt, s["completion"], base_test,
+                                             task.entry_point), base_limit)
+        rows[i] = _row(problems, samples, i, res, None)
         rows[i]["rejudged"] = True
+        if base is not None and base.passed:  # base passed; the plus inputs ran out of time
+            rows[i].update(base_status="pass", plus_status="timeout")
+        if on_result is not None:
+            on_result(rows[i])
     return rows  # type: ignore[return-value]
 
 

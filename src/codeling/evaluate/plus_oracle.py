@@ -103,8 +103,9 @@ def measure(tasks: Sequence[Task], cache: str | os.PathLike | None = None, worke
 
 
 def plus_tests(tasks: Sequence[Task], cache: str | os.PathLike | None = None, workers: int = 0,
-               isolation: str = "auto") -> dict[str, tuple[str, float]]:
-    """{task_id: (test source, wall timeout)} for every plus task with a measured reference."""
+               isolation: str = "auto") -> dict[str, tuple[str, float, str, float]]:
+    """{task_id: (test source, wall timeout, the same over the base inputs alone, its
+    timeout)} for every plus task with a measured reference."""
     plus = [t for t in tasks if is_plus(t)]
     if not plus:
         return {}
@@ -114,8 +115,11 @@ def plus_tests(tasks: Sequence[Task], cache: str | os.PathLike | None = None, wo
         o = oracles.get(t.task_id, {})
         if "expected" in o:
             limits = limits_from(o["times"])
+            n_base = t.extra.get("n_base", 0)
             out[t.task_id] = (judged_test(t, o["expected"], o["digests"], limits),
-                              task_timeout(limits))
+                              task_timeout(limits),
+                              judged_test(t, o["expected"], o["digests"], limits, True),
+                              task_timeout(limits[:n_base]))
     return out
 
 

@@ -143,15 +143,16 @@ def task_timeout(limits: list[float]) -> float:
     return min(TIMEOUT_CAP_S, sum(limits)) + 2.0
 
 
-def judged_test(task: Task, expected_b64: str, digests: dict[str, str], limits: list[float]
-                ) -> str:
+def judged_test(task: Task, expected_b64: str, digests: dict[str, str], limits: list[float],
+                base_only: bool = False) -> str:
     """The task's check with the reference's outputs (or digests) and per-input limits
-    measured once."""
+    measured once; with `base_only`, over the base inputs alone."""
     special = SPECIAL.get(task.task_id, "")
     if special not in LENIENT:
         special = _special_of(task)
+    stop = task.extra.get("n_base", 0) if base_only else None
     return _runtime(task) + JUDGED.format(expected=expected_b64, digests=digests,
-                                           limits=limits, special=special)
+                                          limits=limits, special=special, stop=stop)
 
 
 def _special_of(task: Task) -> str:
