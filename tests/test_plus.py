@@ -87,8 +87,10 @@ def test_measured_references_are_cached_and_used(tmp_path):
     assert measure(tasks, cache=tmp_path) == first  # read back, not measured again
     tests = plus_tests(tasks, cache=tmp_path)
     for t in tasks:
-        test, timeout = tests[t.task_id]
+        test, timeout, base_test, base_timeout = tests[t.task_id]
         assert "_CL_EXPECTED" in test and 2.0 < timeout <= 62.0
+        assert "_CL_STOP = None" in test and f"_CL_STOP = {t.extra['n_base']}" in base_test
+        assert 2.0 < base_timeout <= timeout
 
 
 @pytest.mark.slow
