@@ -49,6 +49,9 @@ def reference_samples(problems: Sequence[Task]) -> list[dict]:
     return [{"task_id": t.task_id, "completion": t.canonical_solution} for t in problems]
 
 
+PLUS_REJUDGE_FACTOR = 3.0  # a timed-out plus program's second run: this much more wall time
+
+
 def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
           timeouts: dict[str, float] | None = None,
           on_result: Callable[[dict], None] | None = None,
@@ -59,9 +62,10 @@ def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
     `tests` replaces a task's test and timeout (evaluate/plus_oracle.py). With `rejudge`, a
     sample that ran out of wall-clock time is run once more, alone, before its verdict is
     taken: a worker starved of CPU by the others (or by anything else on the machine) must not
-    turn a correct sample into a timeout. Such rows carry `rejudged: true`. A plus sample that
-    times out again is run on its base inputs alone, for its base_status (evalplus runs base
-    and plus apart)."""
+    turn a correct sample into a timeout. Such rows carry `rejudged: true`. A plus check's
+    second run gets PLUS_REJUDGE_FACTOR times the wall time (its per-input CPU-time limits
+    still hold), and if it times out again its base inputs are run alone, for its base_status
+    (evalplus runs base and plus apart)."""
     rows: list[dict | None] = [None] * len(samples)
     programs, times = [], []
     for s in samples:
@@ -76,13 +80,16 @@ def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
             continue
         rows[i] = _row(problems, samples, i, res, on_result)
     for i in sorted(late):
-        res = sandbox.run(programs[i], times[i])
         s = samples[i]
+        # a plus check's budget is its per-input CPU limits; the wall clock is only a backstop,
+        # which a machine busy with other work can reach, so the second run gets more of it
+        more = PLUS_REJUDGE_FACTOR if s["task_id"] in (tests or {}) else 1.0
+        res = sandbox.run(programs[i], times[i] * more)
         base = None
         if res.status == "timed out" and s["task_id"] in (tests or {}):
             task, (_, _, base_test, base_limit) = problems[s["task_id"]], tests[s["task_id"]]
             base = sandbox.run(build_program(task.prompt, s["completion"], base_test,
-                                             task.entry_point), base_limit)
+                                             task.entry_point), base_limit * more)
         rows[i] = _row(problems, samples, i, res, None)
         rows[i]["rejudged"] = True
         if base is not None and base.passed:  # base passed; the plus inputs ran out of time
