@@ -6,9 +6,10 @@ model stops at the function's end), with the real in-training evaluator (evaluat
 greedy generation of every dev task, sandboxed judging, and the teacher-forced solution loss.
 The subset the preset generates on at each in-training eval (`sft.eval_dev_subset`,
 tasks/dev.py `dev_subset`) is costed by its share of the generated tokens. Wall seconds
-stretch on a loaded machine, so CPU seconds (this process's threads) are printed beside them. The schedule's share of the budget:
-(E - 1) evals of subset generation + solution loss, and a last eval of the whole set, against
-`sft.time_budget_s`; beside it, the whole set generated at every eval. Generation goes through
+stretch on a loaded machine, so CPU seconds (this process's threads) are printed beside them.
+The schedule's share of the budget: (E - 1) evals of the subset (generation and solution
+loss), and a last eval of the whole set, against `sft.time_budget_s`; beside it, the whole set
+generated at every eval. Generation goes through
 `generate.generate_samples`, so a faster generator shows here as it lands.
 
     .venv/bin/python bench/dev_eval_cost.py --dev runs/cpu/tasks/dev.jsonl --preset cpu \\
@@ -114,11 +115,11 @@ def main() -> int:
     gen_full = full["generate_s"] + full["judge_s"]
     gen_sub = share * full["generate_s"] + len(sub) / n * full["judge_s"]
     loss_s = full["loss_s"]
-    schedule = (args.evals - 1) * (gen_sub + loss_s) + gen_full + loss_s
+    schedule = (args.evals - 1) * (gen_sub + len(sub) / n * loss_s) + gen_full + loss_s
     every = args.evals * (gen_full + loss_s)
     budget = sft.time_budget_s or float("nan")
     print(f"subset of {len(sub)} ({100 * share:.0f}% of the tokens): {gen_sub:.1f} s a look")
-    print(f"schedule of {args.evals} evals (subset + solution loss of all {n}; the last "
+    print(f"schedule of {args.evals} evals (subset and its solution loss; the last "
           f"generates all {n}): {schedule:.0f} s = {100 * schedule / budget:.1f}% of "
           f"sft.time_budget_s {budget:g}")
     print(f"the whole dev generated at every eval: {every:.0f} s = {100 * every / budget:.1f}%")

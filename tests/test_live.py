@@ -86,7 +86,8 @@ def test_mini_info_is_labelled_and_never_scores(tmp_path):
 
 def test_subset_each_eval_whole_set_at_the_end_and_solution_loss(tmp_path):
     """eval_dev_subset generates on a fixed stratified subset; final=True adds the whole set
-    (`dev_full`); every eval scores each dev solution's loss, per style and category."""
+    (`dev_full`); each eval scores the solution loss of what it generated on, per style and
+    category."""
     model, tok = tiny_model_and_tokenizer()
     tasks = dev_tasks(8)
     write_tasks(tmp_path / "tasks" / "dev.jsonl", tasks)
@@ -102,14 +103,16 @@ def test_subset_each_eval_whole_set_at_the_end_and_solution_loss(tmp_path):
     assert full["pass@1_se"] >= 0 and "per_category" in full and "score" not in full
     rows = [r for _, r in iter_jsonl(tmp_path / "run" / "evals" / "samples_step_3.jsonl")]
     assert sorted(r["task_id"] for r in rows) == sorted(t.task_id for t in tasks)
-    # the solution loss: every task, token-weighted, equal to SFT's own loss on the same pairs
+    # the solution loss: token-weighted, equal to SFT's own loss on the same pairs; of the
+    # subset, and of every task at the last eval
     fits = [t for t in tasks if encode_example(tok, t, 251) is not None]
     assert last["solution_loss_tasks"] == len(fits) > 0
+    assert first["solution_loss_tasks"] == len([t for t in ev.tasks if t in fits])
     batch = collate([encode_example(tok, t, 251) for t in fits], tok.pad_id)
     with torch.no_grad():
         expected = SFTObjective(pad_id=tok.pad_id).val_loss(model, batch).item()
     assert last["solution_loss"] == pytest.approx(expected, abs=2e-4)
-    assert first["solution_loss"] == last["solution_loss"]  # the same weights, the same loss
+    assert first["solution_loss"] == again["solution_loss"]  # same weights and tasks, same loss
     styles = {t.extra.get("style") or "default" for t in fits}
     assert set(last["solution_loss_per_style"]) == styles
     assert set(last["solution_loss_per_category"]) == {t.category for t in fits}

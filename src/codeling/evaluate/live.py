@@ -5,9 +5,9 @@ benchmark that is reported.
 `evaluator(model, step)` for sft and distill: it reads `<tasks_dir>/dev.jsonl` (written by
 `codeling tasks`: tasks of synthetic families and composition recipes held out of train/val,
 plus held-out MBPP train/validation tasks). At each eval it
-- scores every dev task's reference solution teacher-forced (evaluate/solution_loss.py:
-  `solution_loss` overall, per style and per category), a smooth signal that costs one forward
-  pass per task;
+- scores the reference solutions of the tasks it generates on teacher-forced
+  (evaluate/solution_loss.py: `solution_loss` overall, per style and per category), a smooth
+  signal that costs one forward pass per task (the whole set at the last eval);
 - generates one greedy completion per task of a fixed stratified subset of the dev set
   (`cfg.eval_dev_subset` tasks, tasks/dev.py `dev_subset`; 0: all of it), judges them in the
   sandbox and returns `eval_result`: `score` (the subset's pass count, which picks
@@ -77,7 +77,7 @@ class GenerationEval:
 
     `subset` (0: all) generates on a fixed stratified subset at every eval and on the whole
     set only when called with `final=True`; `loss_max_tokens` (0: off) adds the solution loss
-    of every task; `samples` > 0 adds pass@1 from that many samples at `temperature`."""
+    of the same tasks; `samples` > 0 adds pass@1 from that many samples at `temperature`."""
 
     takes_final = True  # training/evals.py passes final=True at the loop's last eval
 
@@ -107,8 +107,9 @@ class GenerationEval:
             full = eval_result(rows, self.all_tasks, self.name, selects=False)
             out["dev_full"] = {k: v for k, v in full.items() if k != "eval_set"}
         self._write(rows, step)
-        if self.loss_max_tokens:
-            out.update(solution_loss(unwrap(model), self.tokenizer, self.all_tasks,
+        if self.loss_max_tokens:  # on what this eval generated on: cheap, and like with like
+            scored = self.all_tasks if final else self.tasks
+            out.update(solution_loss(unwrap(model), self.tokenizer, scored,
                                      self.loss_max_tokens))
         if self.samples:
             out["sampled"] = self.sampled(model)
