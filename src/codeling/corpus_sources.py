@@ -16,7 +16,6 @@ stats.json `sources_read` lists each source with its kind and versions or hash.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import subprocess
@@ -25,7 +24,7 @@ import sysconfig
 from importlib import metadata
 from pathlib import Path
 
-from codeling.io import DataError
+from codeling.io import DataError, sha256_file
 
 ARCHIVES = (".whl", ".tar.gz", ".zip")
 # well-documented pure-Python libraries of small functions, as pure wheels (the same bytes on
@@ -47,14 +46,6 @@ PINNED = {
 def cache_dir() -> Path:
     root = os.environ.get("CODELING_CACHE") or Path.home() / ".cache" / "codeling"
     return Path(root) / "sources"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fetch_pip(spec: str, cache: Path | None = None) -> Path:
@@ -133,7 +124,7 @@ def resolve(sources: list[str]) -> tuple[list[Path], list[str], list[dict]]:
             name, _, version = s[4:].partition("==")
             paths.append(archive)
             labels.append(f"{name}-{version}")
-            digest = _sha256(archive)
+            digest = sha256_file(archive)
             if s in PINNED and digest != PINNED[s]:
                 raise DataError(archive, f"sha256 {digest} is not the pinned {PINNED[s]} of {s}")
             records.append({"source": s, "kind": "pip", "name": name, "version": version,
@@ -144,6 +135,6 @@ def resolve(sources: list[str]) -> tuple[list[Path], list[str], list[dict]]:
             labels.append(p.name)
             rec = {"source": s, "kind": "path"}
             if p.is_file():
-                rec["sha256"] = _sha256(p)
+                rec["sha256"] = sha256_file(p)
             records.append(rec)
     return paths, labels, records

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeling.config import ConfigError
-from codeling.io import DataError, atomic_write_bytes, iter_jsonl
+from codeling.io import DataError, atomic_write_bytes, iter_jsonl, sha256_file
 from codeling.tasks.mbpp import guess_category, mbpp_to_task
 from codeling.tasks.plus import plus_to_task
 from codeling.tasks.schema import Task, read_tasks
@@ -134,18 +134,10 @@ def content_hash(records: list[dict]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify(path: str | os.PathLike, s: BenchmarkSpec) -> None:
     """Raise DataError unless the file matches the pinned sha256 (or the pinned content hash)."""
     path = Path(path)
-    got = _sha256_file(path)
+    got = sha256_file(path)
     if got == s.sha256:
         return
     if s.content_sha256:
