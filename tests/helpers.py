@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import string
 import textwrap
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -50,3 +53,18 @@ def real_task_report(allow_contamination: bool = False) -> dict:
                         eval_sets=["mini", "humaneval"],
                         allow_contamination=allow_contamination, workers=1, progress=False)
     return json.loads((out / "report.json").read_text())
+
+
+@contextmanager
+def serving(model, tok, **kw) -> Iterator[str]:
+    """A real `codeling serve` of `model` on 127.0.0.1 while the block runs: its http://host:port."""
+    from codeling.serve import make_server
+
+    server = make_server(model, tok, "127.0.0.1", 0, model_name="tiny", quiet=True, **kw)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()

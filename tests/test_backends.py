@@ -19,9 +19,8 @@ from codeling import cli
 from codeling.generate import generate, load_for_inference
 from codeling.hf_backend import hf_complete, load_hf
 from codeling.io import read_jsonl
-from codeling.serve import make_server
 from codeling.tasks.benchmarks import load_benchmark, stop_sequences
-from helpers import save_tiny_checkpoint, tiny_model_and_tokenizer
+from helpers import save_tiny_checkpoint, serving, tiny_model_and_tokenizer
 from test_generate import PROMPTS
 
 ARCHS = {
@@ -139,12 +138,8 @@ def test_missing_transformers_is_a_clear_error(hf_dirs, tmp_path):
 @pytest.fixture(scope="module")
 def served():
     model, tok = tiny_model_and_tokenizer()
-    server = make_server(model, tok, "127.0.0.1", 0, model_name="tiny", quiet=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    host, port = server.server_address[:2]
-    yield f"http://{host}:{port}", model, tok
-    server.shutdown()
-    server.server_close()
+    with serving(model, tok) as url:
+        yield url, model, tok
 
 
 def test_evaluate_endpoint_against_codeling_serve(served, tmp_path, capsys):

@@ -7,7 +7,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,11 @@ from codeling.distill.generate import _judge, generate, request_plan, validation
 from codeling.distill.train import check_same_tokenizer
 from codeling.io import read_jsonl
 from codeling.objectives import KDObjective, forward_logits
-from codeling.serve import make_server
 from codeling.tasks.schema import write_tasks
 from codeling.tasks.synthetic import generate_tasks
 from codeling.tasks.teacher import CATEGORIES, Rejected, Teacher, parse_reply
 from codeling.tokenizer import train_tokenizer
-from helpers import save_tiny_checkpoint, tiny_model_and_tokenizer
+from helpers import save_tiny_checkpoint, serving, tiny_model_and_tokenizer
 
 CLI = [sys.executable, "-m", "codeling.cli"]
 FUNC = '''def second_largest(values: list[int]) -> int:
@@ -137,13 +135,8 @@ def test_request_plan_is_balanced_and_deterministic():
 
 @pytest.fixture(scope="module")
 def served():
-    model, tok = tiny_model_and_tokenizer()
-    server = make_server(model, tok, "127.0.0.1", 0, model_name="tiny", quiet=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    host, port = server.server_address[:2]
-    yield f"http://{host}:{port}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(*tiny_model_and_tokenizer()) as url:
+        yield f"{url}/v1"
 
 
 def test_generate_against_real_serve_and_resume(served, tmp_path):

@@ -33,14 +33,20 @@ def test_transformers_loads_our_checkpoint_with_equal_logits(tmp_path, shape):
         assert torch.allclose(hf(ids).logits, ours(ids), atol=1e-4)
 
 
-def test_kv_cache_forward_equals_full_forward():
-    model = tiny(n_kv_head=2)
+def decode_in_parts(model: CodelingLM) -> tuple[torch.Tensor, list[torch.Tensor], KVCache]:
+    """Logits of 20 random tokens in one forward, and as a 12-token prefill + 8 cached steps."""
     ids = torch.randint(0, 128, (2, 20))
     with torch.no_grad():
         full = model(ids)
         cache = KVCache(model.config, 2, 32, ids.device, torch.float32)
         parts = [model(ids[:, :12], cache=cache)]
         parts += [model(ids[:, t:t + 1], cache=cache) for t in range(12, 20)]
+    return full, parts, cache
+
+
+def test_kv_cache_forward_equals_full_forward():
+    model = tiny(n_kv_head=2)
+    full, parts, cache = decode_in_parts(model)
     assert cache.pos == 20
     assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
 
@@ -151,12 +157,7 @@ def test_plain_hf_config_reads_back_the_block(tmp_path, name):
 @pytest.mark.parametrize("name", list(BLOCKS))
 def test_kv_cache_decode_equals_full_forward_with_each_option(name):
     model = tiny_trained(**BLOCKS[name][0])
-    ids = torch.randint(0, 128, (2, 20))
-    with torch.no_grad():
-        full = model(ids)
-        cache = KVCache(model.config, 2, 32, ids.device, torch.float32)
-        parts = [model(ids[:, :12], cache=cache)]
-        parts += [model(ids[:, t:t + 1], cache=cache) for t in range(12, 20)]
+    full, parts, _ = decode_in_parts(model)
     assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
 
 

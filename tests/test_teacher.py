@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 
@@ -21,7 +20,6 @@ import pytest
 
 from codeling.distill.generate import generate
 from codeling.io import read_jsonl
-from codeling.serve import make_server
 from codeling.tasks.decontam import Decontaminator, load_eval_sets
 from codeling.tasks.synthetic import generate_tasks
 from codeling.tasks.teacher import (
@@ -34,7 +32,7 @@ from codeling.tasks.teacher import (
     parse_reply,
 )
 from codeling.tasks.twins import TwinChecker, load_twin_eval_sets
-from helpers import tiny_model_and_tokenizer
+from helpers import serving, tiny_model_and_tokenizer
 from openai_replay import Answer, serve_replay, task_reply
 
 EVAL = ["mini"]
@@ -165,13 +163,8 @@ def test_a_stalled_request_times_out():
 
 @pytest.fixture(scope="module")
 def served():
-    model, tok = tiny_model_and_tokenizer()
-    server = make_server(model, tok, "127.0.0.1", 0, model_name="tiny", quiet=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    host, port = server.server_address[:2]
-    yield f"http://{host}:{port}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(*tiny_model_and_tokenizer()) as url:
+        yield f"{url}/v1"
 
 
 def test_a_wrong_model_name_is_a_404_from_codeling_serve(served):
