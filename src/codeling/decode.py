@@ -35,6 +35,7 @@ fp32, so greedy outputs there are the same as a plain full forward's.
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -283,3 +284,14 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
         with autocast:
             logits = model(picked[:, None], positions[:, None], cache, key_mask)[:, -1]
         positions += 1
+
+
+def fit_new_tokens(max_new_tokens: int, max_seq_len: int) -> int:
+    """The token budget, capped at half the context when it would leave no room for a prompt
+    (the default 384 against a 256-token smoke model), said once on stderr."""
+    if max_new_tokens < max_seq_len:
+        return max_new_tokens
+    fitted = max(max_seq_len // 2, 1)
+    print(f"note: max_new_tokens {max_new_tokens} leaves no room for a prompt in the model's "
+          f"max_seq_len {max_seq_len}: generating at most {fitted} tokens", file=sys.stderr)
+    return fitted

@@ -22,7 +22,14 @@ from pathlib import Path
 import torch
 
 from codeling.config import ConfigError, add_config_arguments, config_from_args
-from codeling.decode import Completion, _finish, _make_rows, compute_dtype, decode_batch
+from codeling.decode import (
+    Completion,
+    _finish,
+    _make_rows,
+    compute_dtype,
+    decode_batch,
+    fit_new_tokens,
+)
 from codeling.io import write_jsonl
 from codeling.model import CodelingLM
 from codeling.tasks.schema import Task, read_tasks
@@ -224,17 +231,6 @@ def main(args) -> int:
                       "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), **extra}),
           file=sys.stdout)
     return 0
-
-
-def fit_new_tokens(max_new_tokens: int, max_seq_len: int) -> int:
-    """The token budget, capped at half the context when it would leave no room for a prompt
-    (the default 384 against a 256-token smoke model), said once on stderr."""
-    if max_new_tokens < max_seq_len:
-        return max_new_tokens
-    fitted = max(max_seq_len // 2, 1)
-    print(f"note: max_new_tokens {max_new_tokens} leaves no room for a prompt in the model's "
-          f"max_seq_len {max_seq_len}: generating at most {fitted} tokens", file=sys.stderr)
-    return fitted
 
 
 def candidates_path(out: str | Path) -> Path:

@@ -19,13 +19,13 @@ transformers is an optional extra (`pip install 'codeling[hf]'`); without it, lo
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from codeling.config import ConfigError
+from codeling.decode import fit_new_tokens
 from codeling.endpoint import cut_at_stop
 
 INSTALL_HINT = "pip install 'codeling[hf]'"
@@ -84,11 +84,7 @@ def fit_budget(model, max_new_tokens: int) -> tuple[int, int | None]:
     n = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
     if n is None:
         return max_new_tokens, None
-    if max_new_tokens >= n:
-        fitted = max(n // 2, 1)
-        print(f"note: max_new_tokens {max_new_tokens} leaves no room for a prompt in the "
-              f"model's context of {n}: generating at most {fitted} tokens", file=sys.stderr)
-        max_new_tokens = fitted
+    max_new_tokens = fit_new_tokens(max_new_tokens, n)
     return max_new_tokens, n - max_new_tokens
 
 
