@@ -10,6 +10,10 @@ base+plus verdict differs and lists them. With --under-load, codeling judges the
 again while two busy-loop processes keep both cores busy, and the script counts the verdicts
 that moved (the full-size version of tests/test_plus.py's loaded-machine test).
 
+With --samples NAME=PATH (repeatable), a model's own samples (a `codeling generate` samples.jsonl
+for HumanEval+ or MBPP+) are judged instead of the script-made ones: the agreement on real model
+output that issue 30 asks for.
+
 evalplus runs from its own virtual environment (it is not a codeling dependency):
 
     python3 -m venv /tmp/evalplus-venv && /tmp/evalplus-venv/bin/pip install evalplus==0.3.1
@@ -171,6 +175,23 @@ def under_load(tasks, samples: list[dict], quiet: list[dict], out: Path, workers
     return len(moved)
 
 
+def model_samples(arg: str) -> tuple[str, list[dict]]:
+    """NAME=PATH: a model's samples for benchmark NAME, each tagged kind "model"."""
+    name, sep, path = arg.partition("=")
+    if not sep or name not in ("humaneval+", "mbpp+"):
+        raise SystemExit(f"--samples {arg!r}: expected humaneval+=PATH or mbpp+=PATH")
+    rows = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            try:
+                r = json.loads(line)
+                rows.append({"task_id": r["task_id"], "completion": r["completion"],
+                             "kind": "model"})
+            except (json.JSONDecodeError, KeyError) as e:
+                raise SystemExit(f"{path}:{n}: not a samples row ({e!r})") from e
+    return name, rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--benchmarks", default="humaneval+,mbpp+")
@@ -181,17 +202,22 @@ def main() -> int:
     ap.add_argument("--save", default=None, help="folder to keep samples and results in")
     ap.add_argument("--under-load", action="store_true",
                     help="judge again with both cores busy; count the verdicts that moved")
+    ap.add_argument("--samples", action="append", default=[], metavar="NAME=PATH",
+                    help="judge a model's samples.jsonl for benchmark NAME instead of made ones")
     ap.add_argument("--skip-evalplus", action="store_true")
     ap.add_argument("--reuse-evalplus", action="store_true",
                     help="read evalplus's results from --save's folder if they are there")
     args = ap.parse_args()
+    given = dict(model_samples(spec_) for spec_ in args.samples)
+    if given:
+        args.benchmarks = ",".join(given)
     total_diff = 0
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(args.save or d)
         tmp.mkdir(parents=True, exist_ok=True)
         for name in args.benchmarks.split(","):
             tasks = load_benchmark(name)
-            samples = make_samples(tasks, args.variants, args.seed)
+            samples = given.get(name) or make_samples(tasks, args.variants, args.seed)
             (tmp / f"samples-{name}.jsonl").write_text(
                 "".join(json.dumps(s) + "\n" for s in samples))
             start = time.perf_counter()
@@ -209,7 +235,7 @@ def main() -> int:
             diffs = compare(samples, ours, theirs)
             total_diff += len(diffs)
             kinds = {k: sum(s["kind"] == k for s in samples) for k in
-                     ("canonical", "mutation", "base-only", "broken", "hang")}
+                     ("canonical", "mutation", "base-only", "broken", "hang", "model")}
             n_pass = sum(r["passed"] for r in ours)
             n_base = sum(r["base_status"] == "pass" for r in ours)
             print(f"{name}: {len(samples)} samples {kinds}; codeling base pass {n_base}, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
 
 import numpy as np
@@ -34,7 +35,7 @@ from codeling.train import (
     seed_everything,
     train,
 )
-from codeling.training.hardware import cpu_info, decide_dtype, native_bf16
+from codeling.training.hardware import cpu_info, decide_dtype, decide_threads, native_bf16
 from codeling.training.optim import apply_schedule, make_optimizer
 
 MODEL = ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=1, d_model=32, max_seq_len=32)
@@ -319,6 +320,45 @@ def test_auto_dtype_decision_takes_measured_speeds():
     assert dtype == "fp32" and "1.05x" in reason
     assert decide_dtype({"fp32": 2524.0}, native=True)[0] == "fp32"  # one dtype unmeasured
     assert native_bf16({"flags": ["avx2", "avx512_bf16"]}) and not native_bf16({"flags": ["avx2"]})
+
+
+def test_auto_threads_decision_takes_measured_speeds():
+    # the loaded 2-core EPYC of issue 26: 1 thread bf16 601 tokens/s, 2 threads fp32 222
+    speeds = {1: {"fp32": 399.0, "bf16": 601.0}, 2: {"fp32": 222.0, "bf16": 103.0}}
+    n, dtype, reason = decide_threads(speeds)
+    assert (n, dtype) == (1, "bf16") and "2 threads: fp32 222" in reason
+    # a quiet machine where two threads pay: the best pair wins, whatever its dtype
+    assert decide_threads({1: {"fp32": 1000.0, "bf16": 900.0},
+                           2: {"fp32": 1900.0, "bf16": 1200.0}})[:2] == (2, "fp32")
+    # more threads must win by the margin: 5% is not worth taking the other core
+    assert decide_threads({1: {"fp32": 1000.0}, 2: {"fp32": 1050.0}})[:2] == (1, "fp32")
+    # and bf16 its own margin over fp32 at the same count
+    assert decide_threads({1: {"fp32": 1000.0, "bf16": 1050.0}})[:2] == (1, "fp32")
+    with pytest.raises(ValueError):
+        decide_threads({})
+
+
+def test_auto_threads_is_measured_recorded_and_kept_on_resume(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        run(tmp_path, c=cfg(dtype="auto", threads=-1))
+        hw = json.loads((tmp_path / "run.json").read_text())["hardware"]
+        cores = sorted({1, os.cpu_count() or 1})
+        assert sorted(int(k) for k in hw["thread_speeds"]) == cores
+        assert hw["threads"] in cores and hw["threads_reason"].startswith("fastest measured")
+        chosen = hw["thread_speeds"][str(hw["threads"])]
+        assert hw["dtype"] == decide_dtype(chosen, native=True)[0]
+        shutil.rmtree(tmp_path / "checkpoints" / "step_8")
+        shutil.rmtree(tmp_path / "checkpoints" / "final")
+        torch.set_num_threads(before)
+        run(tmp_path, c=cfg(dtype="auto", threads=-1), resume=True)
+        again = json.loads((tmp_path / "run.json").read_text())["hardware"]
+        assert (again["threads"], again["dtype"]) == (hw["threads"], hw["dtype"])
+        assert again["dtype_reason"].startswith("kept from")
+        with pytest.raises(ValueError, match="threads must be"):
+            run(tmp_path / "bad", c=cfg(threads=-2))
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_auto_dtype_on_cpu_is_recorded_in_run_json_and_kept_on_resume(tmp_path):

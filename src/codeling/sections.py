@@ -115,7 +115,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto (bf16 autocast on CUDA) | fp32 | bf16
     compile: bool = False
-    threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    threads: int = 0  # torch CPU threads; 0 leaves torch's default; -1 ("auto") measures 1 and all
+    # cores (with each dtype `dtype` allows) at start-up and keeps the fastest (hardware.py)
     # one device's peak FLOP/s for the logged MFU; 0: training/flops.py's table of CUDA devices
     # (none for CPUs: MFU is then null)
     peak_flops: float = 0.0

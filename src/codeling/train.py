@@ -102,8 +102,8 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
     # -- the parts --
     dist = Dist.start(cfg.device)
     device = resolve_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)  # -1 ("auto"): measured below, with the dtype
     run_dir = Path(run_dir)
     raw = model.to(device)
     keeper = CheckpointKeeper(
@@ -114,7 +114,9 @@ def train(model: nn.Module, objective, train_data, cfg: TrainConfig, run_dir: st
     # dtype "auto" on CPU: measured on this machine at start-up, kept on resume (hardware.py)
     hardware = dist.from_main(resolve_dtype(
         cfg.dtype, device, raw, cfg.batch_size, cfg.seq_len,
-        found[1].get("hardware") if found else None) if dist.is_main else None)
+        found[1].get("hardware") if found else None, cfg.threads) if dist.is_main else None)
+    if hardware.get("threads") and cfg.threads < 0:
+        torch.set_num_threads(int(hardware["threads"]))  # every rank, as the main one chose
     autocast = autocast_for(cfg, device, hardware["dtype"])
     opt = make_optimizer(raw, cfg, device)
     counters = Counters()

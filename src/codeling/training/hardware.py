@@ -1,4 +1,5 @@
-"""CPU-specific choices made for the machine at hand: the compute dtype (and what it was based on).
+"""CPU-specific choices made for the machine at hand: the compute dtype and the thread count
+(and what they were based on).
 
 `pretrain.dtype = "auto"` on CPU runs `choose_cpu_dtype` at start-up:
 
@@ -12,7 +13,12 @@
 `decide_dtype` takes the measured speeds as numbers, so the rule is testable without a mock.
 The choice, its reason, the speeds and the CPU are recorded in run.json (`hardware`), and a
 resumed run keeps the dtype its checkpoint was trained with (bit-exact resume).
-Threads: `threads = 0` keeps torch's default (one per core); the count in use is recorded.
+Threads: `threads = 0` keeps torch's default (one per core); `threads = -1` ("auto") measures
+one thread and every core (each with each dtype that `dtype` allows) and keeps the fastest pair
+(`decide_threads`): on a 2-core EPYC under load, one thread of bf16 trained 2.7x faster than two
+of fp32 (docs/RESULTS.md), and which dtype wins depended on the thread count. More threads must
+beat fewer by `THREADS_MARGIN`, since they also take the cores from everything else. The count
+in use is recorded; a resume keeps the recorded count (bit-exact resume).
 Compile is never switched on automatically: on CPU it costs tens of seconds of the budget.
 """
 
@@ -34,6 +40,8 @@ from codeling.objectives import forward_logits, lm_loss
 
 BF16_MARGIN = 1.10  # bf16 must be this much faster than fp32 to be chosen
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+THREADS_MARGIN = 1.10  # more threads must be this much faster than fewer to be chosen
+AUTO_THREADS = -1
 
 
 def cpu_info() -> dict:
@@ -80,7 +88,8 @@ def autocast_context(dtype: str, device: torch.device):
 
 
 def measure_dtype_speeds(model: nn.Module, batch_size: int, seq_len: int, vocab_size: int,
-                         steps: int = 2, rounds: int = 1) -> dict[str, float]:
+                         steps: int = 2, rounds: int = 1,
+                         dtypes: tuple[str, ...] = ("fp32", "bf16")) -> dict[str, float]:
     """Tokens/s of forward+backward (plain next-token loss) per dtype on a copy of `model` (its
     weights, the RNG and its gradients untouched). Dtypes alternate `rounds` times; each keeps
     its best (the least disturbed by other load)."""
@@ -92,7 +101,7 @@ def measure_dtype_speeds(model: nn.Module, batch_size: int, seq_len: int, vocab_
     batch = {"input_ids": ids[:, :-1], "labels": ids[:, 1:]}
     best: dict[str, float] = {}
     for _ in range(rounds):
-        for dtype in ("fp32", "bf16"):
+        for dtype in dtypes:
             with autocast_context(dtype, device):
                 lm_loss(forward_logits(probe, batch), batch["labels"]).backward()  # warm-up: kernels, allocations
             t0 = time.perf_counter()
@@ -106,32 +115,92 @@ def measure_dtype_speeds(model: nn.Module, batch_size: int, seq_len: int, vocab_
     return {k: round(v, 1) for k, v in best.items()}
 
 
-def choose_cpu_dtype(model: nn.Module, batch_size: int, seq_len: int, vocab_size: int) -> dict:
-    """The `hardware` record: the CPU, the dtype chosen for it, why, and the speeds measured."""
+def decide_threads(speeds: dict[int, dict[str, float]]) -> tuple[int, str, str]:
+    """(threads, dtype, reason) from measured tokens/s per thread count and dtype: per count
+    the dtype `decide_dtype` would take, then the fastest count, where more threads must beat
+    the best of fewer by `THREADS_MARGIN`."""
+    if not speeds or not all(speeds.values()):
+        raise ValueError("decide_threads needs a measured speed for every thread count")
+    best = {}
+    for n, by in speeds.items():
+        dtype = decide_dtype(by, native=True)[0] if "fp32" in by else next(iter(by))
+        best[n] = (dtype, by[dtype])
+    counts = sorted(best)
+    pick = counts[0]
+    for n in counts[1:]:
+        if best[n][1] >= THREADS_MARGIN * best[pick][1]:
+            pick = n
+    text = "; ".join(f"{n} thread{'s' * (n > 1)}: " + ", ".join(
+        f"{d} {v:,.0f}" for d, v in speeds[n].items()) for n in counts)
+    return pick, best[pick][0], f"fastest measured pair ({text} tokens/s)"
+
+
+def measure_thread_speeds(model: nn.Module, batch_size: int, seq_len: int, vocab_size: int,
+                          dtypes: tuple[str, ...]) -> dict[int, dict[str, float]]:
+    """Tokens/s per thread count (1 and every core) and dtype; torch's count is restored."""
+    before = torch.get_num_threads()
+    out = {}
+    try:
+        for n in sorted({1, os.cpu_count() or 1}):
+            torch.set_num_threads(n)
+            out[n] = measure_dtype_speeds(model, batch_size, seq_len, vocab_size, dtypes=dtypes)
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def choose_cpu_dtype(model: nn.Module, batch_size: int, seq_len: int, vocab_size: int,
+                     dtype: str = "auto", threads: int = 0) -> dict:
+    """The `hardware` record: the CPU, the dtype (and with `threads = -1` the thread count)
+    chosen for it, why, and the speeds measured."""
     info = cpu_info()
     native = native_bf16(info)
-    # at most 8 rows: the ratio is what matters, and the probe should cost seconds
-    speeds = (measure_dtype_speeds(model, min(batch_size, 8), seq_len, vocab_size)
-              if native else None)
-    dtype, reason = decide_dtype(speeds, native)
-    return {"cpu": info, "dtype": dtype, "dtype_reason": reason, "dtype_speeds": speeds,
+    rows = min(batch_size, 8)  # the ratio is what matters, and the probe should cost seconds
+    if threads == AUTO_THREADS:
+        dtypes = ("fp32", "bf16") if dtype == "auto" and native else (
+            ("fp32",) if dtype == "auto" else (dtype,))
+        speeds = measure_thread_speeds(model, rows, seq_len, vocab_size, dtypes)
+        n, chosen, reason = decide_threads(speeds)
+        torch.set_num_threads(n)
+        if dtype == "auto" and not native:
+            dreason = decide_dtype(None, native)[1]
+        else:
+            dreason = reason if dtype == "auto" else "set in the config"
+        return {"cpu": info, "dtype": chosen, "dtype_reason": dreason,
+                "dtype_speeds": speeds[n], "threads": n, "threads_reason": reason,
+                "thread_speeds": {str(k): v for k, v in speeds.items()}}
+    speeds_1 = measure_dtype_speeds(model, rows, seq_len, vocab_size) if native else None
+    chosen, reason = decide_dtype(speeds_1, native)
+    return {"cpu": info, "dtype": chosen, "dtype_reason": reason, "dtype_speeds": speeds_1,
             "threads": torch.get_num_threads()}
 
 
 def resolve_dtype(dtype: str, device: torch.device, model: nn.Module, batch_size: int,
-                  seq_len: int, recorded: dict | None = None) -> dict:
-    """The `hardware` record of a run: on CPU with `dtype = "auto"` the measured choice (or, on
-    resume, the `recorded` one, so the dtype never changes mid-run); else the config's."""
+                  seq_len: int, recorded: dict | None = None, threads: int = 0) -> dict:
+    """The `hardware` record of a run: on CPU with `dtype = "auto"` or `threads = -1` the
+    measured choice (or, on resume, the `recorded` one, so neither changes mid-run); else the
+    config's. Sets torch's thread count to the one chosen."""
     if device.type != "cpu":
         return {"dtype": "bf16" if dtype == "auto" else dtype, "device": str(device)}
-    if dtype != "auto":
+    if threads < AUTO_THREADS:
+        raise ValueError(f"threads must be -1 (auto), 0 (torch's default) or a count, got {threads}")
+    if threads > 0:
+        torch.set_num_threads(threads)
+    if dtype not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"train dtype must be auto, fp32 or bf16, got {dtype!r}")
+    auto_threads = threads == AUTO_THREADS
+    if recorded and recorded.get("dtype") in ("fp32", "bf16") and (dtype == "auto" or
+                                                                  auto_threads):
+        if auto_threads and recorded.get("threads"):
+            torch.set_num_threads(int(recorded["threads"]))
+        return {**recorded, "cpu": cpu_info(), "threads": torch.get_num_threads(),
+                "dtype": recorded["dtype"] if dtype == "auto" else dtype,
+                "dtype_reason": f"kept from the checkpoint ({recorded.get('dtype_reason')})"}
+    if dtype != "auto" and not auto_threads:
         return {"cpu": cpu_info(), "dtype": dtype, "dtype_reason": "set in the config",
                 "threads": torch.get_num_threads()}
-    if recorded and recorded.get("dtype") in ("fp32", "bf16"):
-        return {**recorded, "cpu": cpu_info(), "threads": torch.get_num_threads(),
-                "dtype_reason": f"kept from the checkpoint ({recorded.get('dtype_reason')})"}
     vocab = next(m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding))
-    return choose_cpu_dtype(model, batch_size, seq_len, vocab)
+    return choose_cpu_dtype(model, batch_size, seq_len, vocab, dtype, threads)
 
 
 def record_hardware(run_dir: Path, hardware: dict) -> None:
@@ -147,4 +216,5 @@ def record_hardware(run_dir: Path, hardware: dict) -> None:
                                                speeds.items())) if speeds else ""
         print(f"cpu: {hardware['cpu']['name']} ({', '.join(hardware['cpu']['flags'])}); "
               f"dtype {hardware['dtype']}: {hardware['dtype_reason']}{measured}; "
-              f"{hardware['threads']} threads")
+              f"{hardware['threads']} threads"
+              + (f" ({hardware['threads_reason']})" if hardware.get("threads_reason") else ""))
