@@ -75,7 +75,7 @@ class Stage:
         from codeling.train import init_distributed, seed_everything
 
         self.rank, self.world = init_distributed(self.tc.device)  # its backend: the device's
-        if self.tc.threads:
+        if self.tc.threads > 0:  # -1 ("auto"): the training loop measures and sets it
             torch.set_num_threads(self.tc.threads)
         seed_everything(self.tc.seed)  # the same initial weights on every rank and every rerun
 

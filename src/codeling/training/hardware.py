@@ -135,15 +135,27 @@ def decide_threads(speeds: dict[int, dict[str, float]]) -> tuple[int, str, str]:
     return pick, best[pick][0], f"fastest measured pair ({text} tokens/s)"
 
 
-def measure_thread_speeds(model: nn.Module, batch_size: int, seq_len: int, vocab_size: int,
-                          dtypes: tuple[str, ...]) -> dict[int, dict[str, float]]:
-    """Tokens/s per thread count (1 and every core) and dtype; torch's count is restored."""
-    before = torch.get_num_threads()
-    out = {}
+def usable_cores() -> int:
+    """The cores this process may run on (taskset, cgroup cpusets), else the machine's."""
     try:
-        for n in sorted({1, os.cpu_count() or 1}):
-            torch.set_num_threads(n)
-            out[n] = measure_dtype_speeds(model, batch_size, seq_len, vocab_size, dtypes=dtypes)
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def measure_thread_speeds(model: nn.Module, batch_size: int, seq_len: int, vocab_size: int,
+                          dtypes: tuple[str, ...], rounds: int = 2) -> dict[int, dict[str, float]]:
+    """Tokens/s per thread count (1 and every usable core) and dtype, the counts alternating
+    `rounds` times, each pair keeping its best (the least disturbed by other load); torch's
+    count is restored."""
+    before = torch.get_num_threads()
+    out: dict[int, dict[str, float]] = {}
+    try:
+        for _ in range(rounds):
+            for n in sorted({1, usable_cores()}):
+                torch.set_num_threads(n)
+                got = measure_dtype_speeds(model, batch_size, seq_len, vocab_size, dtypes=dtypes)
+                out[n] = {d: max(v, out.get(n, {}).get(d, 0.0)) for d, v in got.items()}
     finally:
         torch.set_num_threads(before)
     return out
@@ -210,11 +222,14 @@ def record_hardware(run_dir: Path, hardware: dict) -> None:
     info["hardware"] = hardware
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, info)
-    if "cpu" in hardware:
+    if hardware.get("threads_reason"):
+        print(f"cpu: {hardware['cpu']['name']} ({', '.join(hardware['cpu']['flags'])}); "
+              f"{hardware['threads']} threads, dtype {hardware['dtype']}: "
+              f"{hardware['threads_reason']}")
+    elif "cpu" in hardware:
         speeds = hardware.get("dtype_speeds")
         measured = (", measured " + ", ".join(f"{k} {v:,.0f} tokens/s" for k, v in
                                                speeds.items())) if speeds else ""
         print(f"cpu: {hardware['cpu']['name']} ({', '.join(hardware['cpu']['flags'])}); "
               f"dtype {hardware['dtype']}: {hardware['dtype_reason']}{measured}; "
-              f"{hardware['threads']} threads"
-              + (f" ({hardware['threads_reason']})" if hardware.get("threads_reason") else ""))
+              f"{hardware['threads']} threads")
