@@ -37,7 +37,7 @@ from codeling.tasks.plus import (
 )
 from codeling.tasks.schema import Task
 
-ORACLE_VERSION = 3  # bump when the oracle program's output changes
+ORACLE_VERSION = 4  # bump when the oracle program's output changes
 ORACLE_TIMEOUT = 300.0  # wall seconds for one reference over all its inputs
 ORACLE_LIMITS = Limits(timeout=ORACLE_TIMEOUT, memory_mb=4096, output_bytes=1 << 28,
                        reply_bytes=1 << 28)
@@ -93,7 +93,9 @@ def measure(tasks: Sequence[Task], cache: str | os.PathLike | None = None, worke
                     got = json.loads(res.output)
                     entry.update(times=[float(x) for x in got["times"]],
                                  expected=str(got["expected"]),
-                                 digests={str(k): str(v) for k, v in got["digests"].items()})
+                                 digests={str(k): str(v) for k, v in got["digests"].items()},
+                                 fast={str(k): v if v is None else str(v)
+                                       for k, v in got["fast"].items()})
                 except (ValueError, KeyError, TypeError) as e:
                     entry["error"] = f"reference run: {e}"[:300]
                 if not res.is_error and res.status != "timed out":  # retried next time
@@ -116,9 +118,10 @@ def plus_tests(tasks: Sequence[Task], cache: str | os.PathLike | None = None, wo
         if "expected" in o:
             limits = limits_from(o["times"])
             n_base = t.extra.get("n_base", 0)
-            out[t.task_id] = (judged_test(t, o["expected"], o["digests"], limits),
+            fast = o.get("fast", {})
+            out[t.task_id] = (judged_test(t, o["expected"], o["digests"], limits, fast=fast),
                               task_timeout(limits),
-                              judged_test(t, o["expected"], o["digests"], limits, True),
+                              judged_test(t, o["expected"], o["digests"], limits, True, fast),
                               task_timeout(limits[:n_base]))
     return out
 
