@@ -1,6 +1,6 @@
 """evalplus tasks judged as evalplus judges them, but faster and steadier.
 
-    tests = plus_tests(tasks)   # {task_id: (test source, wall-clock timeout)}, cached per machine
+    tests = plus_tests(tasks)   # {task_id: PlusTest(test source, wall-clock timeout, ...)}
 
 For each HumanEval+ / MBPP+ task the reference runs once, in the sandbox, over all inputs
 (tasks.plus.oracle_program); its outputs (pickled, and only ever unpickled inside the sandbox)
@@ -22,6 +22,7 @@ import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from codeling.evaluate.metrics import summarize
 from codeling.evaluate.sandbox import Limits, Sandbox
@@ -104,10 +105,19 @@ def measure(tasks: Sequence[Task], cache: str | os.PathLike | None = None, worke
     return out
 
 
+class PlusTest(NamedTuple):
+    """A plus task's judged check: its test source and wall timeout, the same over the base
+    inputs alone, and the reference's CPU seconds over all inputs (what a sample costs)."""
+    test: str
+    timeout: float
+    base_test: str
+    base_timeout: float
+    seconds: float
+
+
 def plus_tests(tasks: Sequence[Task], cache: str | os.PathLike | None = None, workers: int = 0,
-               isolation: str = "auto") -> dict[str, tuple[str, float, str, float]]:
-    """{task_id: (test source, wall timeout, the same over the base inputs alone, its
-    timeout)} for every plus task with a measured reference."""
+               isolation: str = "auto") -> dict[str, PlusTest]:
+    """{task_id: PlusTest} for every plus task with a measured reference."""
     plus = [t for t in tasks if is_plus(t)]
     if not plus:
         return {}
@@ -119,10 +129,11 @@ def plus_tests(tasks: Sequence[Task], cache: str | os.PathLike | None = None, wo
             limits = limits_from(o["times"])
             n_base = t.extra.get("n_base", 0)
             fast = o.get("fast", {})
-            out[t.task_id] = (judged_test(t, o["expected"], o["digests"], limits, fast=fast),
-                              task_timeout(limits),
-                              judged_test(t, o["expected"], o["digests"], limits, True, fast),
-                              task_timeout(limits[:n_base]))
+            out[t.task_id] = PlusTest(
+                judged_test(t, o["expected"], o["digests"], limits, fast=fast),
+                task_timeout(limits),
+                judged_test(t, o["expected"], o["digests"], limits, True, fast),
+                task_timeout(limits[:n_base]), sum(o["times"]))
     return out
 
 
