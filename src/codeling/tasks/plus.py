@@ -39,6 +39,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections import Counter
 
 from codeling.tasks.mbpp import guess_category
 from codeling.tasks.plus_runtime import JUDGED, ORACLE, RUNTIME, SELF_CONTAINED
@@ -156,9 +157,11 @@ def judged_test(task: Task, expected_b64: str, digests: dict[str, str], limits: 
     if special not in LENIENT:
         special = _special_of(task)
     stop = task.extra.get("n_base", 0) if base_only else None
+    common = Counter(limits).most_common(1)[0][0] if limits else 1.0
+    others = {i: x for i, x in enumerate(limits) if x != common}
     return _runtime(task) + JUDGED.format(expected=expected_b64, digests=digests,
-                                          fast=fast or {}, limits=limits, special=special,
-                                          stop=stop)
+                                          fast=fast or {}, limit=common, limits=others,
+                                          special=special, stop=stop)
 
 
 def _special_of(task: Task) -> str:

@@ -224,14 +224,15 @@ _CL_SPECIAL = {special!r}
 _CL_EXPECTED = _cl_pickle.loads(_cl_base64.b64decode({expected!r}))
 _CL_DIGESTS = {{int(k): v for k, v in {digests!r}.items()}}
 _CL_FAST = {{int(k): v for k, v in {fast!r}.items()}}
-_CL_LIMITS = {limits!r}
+_CL_LIMIT = {limit!r}  # CPU seconds per input, but for those in _CL_LIMITS (a long list
+_CL_LIMITS = {limits!r}  # of float literals took as long to compile as the program)
 _CL_STOP = {stop!r}  # None, or the number of inputs to run (the base inputs alone)
 
 
 def check(candidate):
     _cl_signal.signal(_cl_signal.SIGPROF, _cl_on_prof)
     for i, exp in enumerate(_CL_EXPECTED[:_CL_STOP]):
-        _cl_judge(candidate, i, exp, _CL_LIMITS[i])
+        _cl_judge(candidate, i, exp, _CL_LIMITS.get(i, _CL_LIMIT))
 """
 
 ORACLE = r"""
