@@ -28,8 +28,8 @@ HumanEval+ 2.60x and 2.40x (evalplus 42.3 / 82.4 s, codeling 16.3 / 34.4 s; verd
 on HumanEval/32 only). CPU time of the whole run (a cpuacct cgroup, every process and
 namespace included): evalplus 34.6-37.6 s, codeling 16.7-18.5 s (27.4 s at b527375). The
 candidates' own calls take ~14.5 s of that (HumanEval/139 3.7 s, 15 2.9 s, 59, 36, 130, 83, 94
-~1.1-1.4 s each), the same work evalplus does, so one worker cannot reach 3x evalplus here
-(at most ~2.9x with nothing else paid). Per sample, before -> now: sum 40.1 -> 23.9 s
+~1.1-1.4 s each), the same work evalplus does: with nothing else paid, one worker could reach
+evalplus's CPU time over 14.5 s, 2.4-3.5x across this session's evalplus runs (34.6-50.8 s). Per sample, before -> now: sum 40.1 -> 23.9 s
 (HumanEval/130 9.1 -> 1.5 s: its million-number outputs were walked to be hashed); a 2-worker
 run's last sample would end at 20.2 -> 11.9 s (13.4 s in sample order).
 """
