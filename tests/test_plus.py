@@ -4,19 +4,23 @@ CPU-time limits; verdicts that do not move when the machine is busy. Real sandbo
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from codeling.evaluate.harness import evaluate_samples
+from codeling.evaluate.harness import evaluate_samples, judge
 from codeling.evaluate.plus_oracle import measure, plus_tests
+from codeling.evaluate.sandbox import Limits, Sandbox
 from codeling.io import iter_jsonl
 from codeling.tasks.benchmarks import load_benchmark
 from codeling.tasks.plus import plus_inputs
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared/data beside the checkout, or $CODELING_DATA_DIR (a worktree has no ../shared)
+SHARED = Path(os.environ.get("CODELING_DATA_DIR")
+              or Path(__file__).resolve().parents[2] / "shared" / "data")
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present")
 
 
@@ -87,10 +91,11 @@ def test_measured_references_are_cached_and_used(tmp_path):
     assert measure(tasks, cache=tmp_path) == first  # read back, not measured again
     tests = plus_tests(tasks, cache=tmp_path)
     for t in tasks:
-        test, timeout, base_test, base_timeout = tests[t.task_id]
+        test, timeout, base_test, base_timeout, seconds = tests[t.task_id]
         assert "_CL_EXPECTED" in test and 2.0 < timeout <= 62.0
         assert "_CL_STOP = None" in test and f"_CL_STOP = {t.extra['n_base']}" in base_test
         assert 2.0 < base_timeout <= timeout
+        assert seconds == pytest.approx(sum(first[t.task_id]["times"]))
 
 
 @pytest.mark.slow
@@ -137,3 +142,38 @@ def test_a_sample_that_times_out_on_plus_inputs_keeps_its_base_pass(tmp_path):
     assert rows[0]["result"] == "timed out" and rows[0]["rejudged"] is True
     assert (rows[0]["base_status"], rows[0]["plus_status"]) == ("pass", "timeout")
     assert (rows[1]["base_status"], rows[1]["plus_status"]) == ("fail", None)
+
+
+def test_large_outputs_are_equal_exactly_when_equality_says_so(tmp_path):
+    """HumanEval/100's output for n = 10**6 is a million ints, kept as digests. The same list
+    passes (its pickle matches: the fast path); the same numbers as floats are `==` to it
+    (evalplus passes them), so they pass by the exact digest; one number off fails there."""
+    task, = tasks_of("humaneval+", ["HumanEval/100"])
+    big = plus_inputs(task)["plus"].index([1000000])
+    assert str(len(plus_inputs(task)["base"]) + big) in measure([task])[task.task_id]["fast"]
+    floats = task.canonical_solution.replace("ans.append(num)", "ans.append(float(num))")
+    off = task.canonical_solution.replace(
+        "    return ans", "    if n == 1000000:\n        ans[-1] += 1\n    return ans")
+    assert floats != task.canonical_solution and off != task.canonical_solution
+    rows = evaluate([task], [{"task_id": task.task_id, "completion": c}
+                             for c in (task.canonical_solution, floats, off)], tmp_path / "out")
+    got = [(r["base_status"], r["plus_status"]) for r in rows]
+    assert got == [("pass", "pass"), ("pass", "pass"), ("pass", "fail")]
+    assert rows[2]["plus_fail_tests"] == [[1000000]]
+
+
+def test_samples_run_longest_reference_first(tmp_path):
+    """With several workers the run ends when its last sample does: the slow tasks go first
+    (by the reference's measured time), so none of them starts while the others idle."""
+    tasks = tasks_of("humaneval+", ["HumanEval/2", "HumanEval/25", "HumanEval/4"])
+    tests = plus_tests(tasks)
+    assert tests["HumanEval/25"].seconds > 10 * max(tests["HumanEval/2"].seconds,
+                                                     tests["HumanEval/4"].seconds)
+    seen = []
+    with Sandbox(Limits(), workers=1) as sb:
+        rows = judge({t.task_id: t for t in tasks},
+                     [{"task_id": t.task_id, "completion": t.canonical_solution} for t in tasks],
+                     sb, tests=tests, on_result=lambda r: seen.append(r["task_id"]))
+    assert seen[0] == "HumanEval/25"
+    assert [r["task_id"] for r in rows] == [t.task_id for t in tasks]  # rows in sample order
+    assert all(r["passed"] for r in rows)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from codeling.evaluate.metrics import collapse_reason, is_valid_syntax, summarize
-from codeling.evaluate.plus_oracle import plus_columns, plus_summary, plus_tests
+from codeling.evaluate.plus_oracle import PlusTest, plus_columns, plus_summary, plus_tests
 from codeling.evaluate.sandbox import Limits, Sandbox, kill_all
 from codeling.io import DataError, JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
 from codeling.tasks.plus import is_plus
@@ -55,8 +55,7 @@ PLUS_REJUDGE_FACTOR = 3.0  # a timed-out plus program's second run: this much mo
 def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
           timeouts: dict[str, float] | None = None,
           on_result: Callable[[dict], None] | None = None,
-          tests: dict[str, tuple[str, float, str, float]] | None = None, rejudge: bool = True
-          ) -> list[dict]:
+          tests: dict[str, PlusTest] | None = None, rejudge: bool = True) -> list[dict]:
     """Run every sample; returns result rows in sample order. `on_result` sees each as it ends.
 
     `tests` replaces a task's test and timeout (evaluate/plus_oracle.py). With `rejudge`, a
@@ -65,16 +64,23 @@ def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
     turn a correct sample into a timeout. Such rows carry `rejudged: true`. A plus check's
     second run gets PLUS_REJUDGE_FACTOR times the wall time (its per-input CPU-time limits
     still hold), and if it times out again its base inputs are run alone, for its base_status
-    (evalplus runs base and plus apart)."""
+    (evalplus runs base and plus apart).
+
+    Samples run longest first (by their reference's measured time; unmeasured ones after, in
+    order), so that with several workers no long sample starts last while the others idle."""
     rows: list[dict | None] = [None] * len(samples)
-    programs, times = [], []
+    programs, times, costs = [], [], []
     for s in samples:
         task = problems[s["task_id"]]
-        test, limit = (tests or {}).get(task.task_id, (task.test, 0.0))[:2]
+        plus = (tests or {}).get(task.task_id)
+        test, limit = (plus.test, plus.timeout) if plus else (task.test, 0.0)
         programs.append(build_program(task.prompt, s["completion"], test, task.entry_point))
         times.append(limit or (timeouts or {}).get(task.task_id) or sandbox.limits.timeout)
+        costs.append(plus.seconds if plus else 0.0)
+    order = sorted(range(len(samples)), key=lambda i: -costs[i])  # stable: ties keep order
     late = []
-    for i, res in sandbox.imap(programs, times):
+    for k, res in sandbox.imap([programs[i] for i in order], [times[i] for i in order]):
+        i = order[k]
         if rejudge and res.status == "timed out":
             late.append(i)  # judged below, once every other sample is done
             continue
@@ -87,9 +93,9 @@ def judge(problems: dict[str, Task], samples: list[dict], sandbox: Sandbox,
         res = sandbox.run(programs[i], times[i] * more)
         base = None
         if res.status == "timed out" and s["task_id"] in (tests or {}):
-            task, (_, _, base_test, base_limit) = problems[s["task_id"]], tests[s["task_id"]]
-            base = sandbox.run(build_program(task.prompt, s["completion"], base_test,
-                                             task.entry_point), base_limit * more)
+            task, plus = problems[s["task_id"]], tests[s["task_id"]]
+            base = sandbox.run(build_program(task.prompt, s["completion"], plus.base_test,
+                                             task.entry_point), plus.base_timeout * more)
         rows[i] = _row(problems, samples, i, res, None)
         rows[i]["rejudged"] = True
         if base is not None and base.passed:  # base passed; the plus inputs ran out of time

@@ -1,6 +1,6 @@
 """evalplus tasks judged as evalplus judges them, but faster and steadier.
 
-    tests = plus_tests(tasks)   # {task_id: (test source, wall-clock timeout)}, cached per machine
+    tests = plus_tests(tasks)   # {task_id: PlusTest(test source, wall-clock timeout, ...)}
 
 For each HumanEval+ / MBPP+ task the reference runs once, in the sandbox, over all inputs
 (tasks.plus.oracle_program); its outputs (pickled, and only ever unpickled inside the sandbox)
@@ -22,6 +22,7 @@ import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from codeling.evaluate.metrics import summarize
 from codeling.evaluate.sandbox import Limits, Sandbox
@@ -37,7 +38,7 @@ from codeling.tasks.plus import (
 )
 from codeling.tasks.schema import Task
 
-ORACLE_VERSION = 3  # bump when the oracle program's output changes
+ORACLE_VERSION = 4  # bump when the oracle program's output changes
 ORACLE_TIMEOUT = 300.0  # wall seconds for one reference over all its inputs
 ORACLE_LIMITS = Limits(timeout=ORACLE_TIMEOUT, memory_mb=4096, output_bytes=1 << 28,
                        reply_bytes=1 << 28)
@@ -93,7 +94,9 @@ def measure(tasks: Sequence[Task], cache: str | os.PathLike | None = None, worke
                     got = json.loads(res.output)
                     entry.update(times=[float(x) for x in got["times"]],
                                  expected=str(got["expected"]),
-                                 digests={str(k): str(v) for k, v in got["digests"].items()})
+                                 digests={str(k): str(v) for k, v in got["digests"].items()},
+                                 fast={str(k): v if v is None else str(v)
+                                       for k, v in got["fast"].items()})
                 except (ValueError, KeyError, TypeError) as e:
                     entry["error"] = f"reference run: {e}"[:300]
                 if not res.is_error and res.status != "timed out":  # retried next time
@@ -102,10 +105,19 @@ def measure(tasks: Sequence[Task], cache: str | os.PathLike | None = None, worke
     return out
 
 
+class PlusTest(NamedTuple):
+    """A plus task's judged check: its test source and wall timeout, the same over the base
+    inputs alone, and the reference's CPU seconds over all inputs (what a sample costs)."""
+    test: str
+    timeout: float
+    base_test: str
+    base_timeout: float
+    seconds: float
+
+
 def plus_tests(tasks: Sequence[Task], cache: str | os.PathLike | None = None, workers: int = 0,
-               isolation: str = "auto") -> dict[str, tuple[str, float, str, float]]:
-    """{task_id: (test source, wall timeout, the same over the base inputs alone, its
-    timeout)} for every plus task with a measured reference."""
+               isolation: str = "auto") -> dict[str, PlusTest]:
+    """{task_id: PlusTest} for every plus task with a measured reference."""
     plus = [t for t in tasks if is_plus(t)]
     if not plus:
         return {}
@@ -116,10 +128,12 @@ def plus_tests(tasks: Sequence[Task], cache: str | os.PathLike | None = None, wo
         if "expected" in o:
             limits = limits_from(o["times"])
             n_base = t.extra.get("n_base", 0)
-            out[t.task_id] = (judged_test(t, o["expected"], o["digests"], limits),
-                              task_timeout(limits),
-                              judged_test(t, o["expected"], o["digests"], limits, True),
-                              task_timeout(limits[:n_base]))
+            fast = o.get("fast", {})
+            out[t.task_id] = PlusTest(
+                judged_test(t, o["expected"], o["digests"], limits, fast=fast),
+                task_timeout(limits),
+                judged_test(t, o["expected"], o["digests"], limits, True, fast),
+                task_timeout(limits[:n_base]), sum(o["times"]))
     return out
 
 

@@ -8,7 +8,9 @@ returns. Two forms of the same check:
   (`oracle_program`, run in the sandbox; evaluate/plus_oracle.py caches them per machine), so
   only the candidate runs. This is what `codeling evaluate` uses. An output over DIGEST_OVER
   pickled bytes that is compared exactly travels as a sha256 digest of its value
-  (`_cl_digest`: equal exactly when `==` is), not as the value.
+  (`_cl_digest`: equal exactly when `==` is), not as the value, and as the sha256 of its
+  pickle (`_cl_fast_digest`): a candidate output with the same pickle is equal at C speed,
+  any other is judged by `_cl_digest`'s element-by-element walk.
 Both compare as evalplus 0.3.1 does:
 - equal (`==`), or for a float result (a float or a list/tuple of floats, or a task with a
   non-zero `atol`) the same type and length and every number within `atol` (1e-6 when the
@@ -37,6 +39,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections import Counter
 
 from codeling.tasks.mbpp import guess_category
 from codeling.tasks.plus_runtime import JUDGED, ORACLE, RUNTIME, SELF_CONTAINED
@@ -134,7 +137,8 @@ def oracle_program(task: Task) -> str:
 def limits_from(times: list[float], floor: float = FLOOR_S, factor: float = FACTOR
                 ) -> list[float]:
     """evalplus's per-input limit, max(floor, factor x the reference's time), in CPU seconds."""
-    return [round(max(floor, factor * t), 4) for t in times]
+    low = round(floor, 4)  # most inputs: a HumanEval+ run has 124k, so round only the others
+    return [low if factor * t <= floor else round(factor * t, 4) for t in times]
 
 
 def task_timeout(limits: list[float]) -> float:
@@ -144,15 +148,20 @@ def task_timeout(limits: list[float]) -> float:
 
 
 def judged_test(task: Task, expected_b64: str, digests: dict[str, str], limits: list[float],
-                base_only: bool = False) -> str:
+                base_only: bool = False, fast: dict[str, str | None] | None = None) -> str:
     """The task's check with the reference's outputs (or digests) and per-input limits
-    measured once; with `base_only`, over the base inputs alone."""
+    measured once; with `base_only`, over the base inputs alone. `fast` holds, per digested
+    output, the sha256 of its pickle: a candidate output that pickles to the same bytes is
+    equal without the slower walk of `digests`' hash."""
     special = SPECIAL.get(task.task_id, "")
     if special not in LENIENT:
         special = _special_of(task)
     stop = task.extra.get("n_base", 0) if base_only else None
+    common = Counter(limits).most_common(1)[0][0] if limits else 1.0
+    others = {i: x for i, x in enumerate(limits) if x != common}
     return _runtime(task) + JUDGED.format(expected=expected_b64, digests=digests,
-                                          limits=limits, special=special, stop=stop)
+                                          fast=fast or {}, limit=common, limits=others,
+                                          special=special, stop=stop)
 
 
 def _special_of(task: Task) -> str:

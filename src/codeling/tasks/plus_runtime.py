@@ -11,6 +11,7 @@ import copy as _cl_copy
 import hashlib as _cl_hashlib
 import json as _cl_json
 import math as _cl_math
+import pickle as _cl_pickle
 import signal as _cl_signal
 import time as _cl_time
 
@@ -137,6 +138,28 @@ def _cl_digest(x):
     return h.hexdigest()
 
 
+class _ClSha:
+    # a file for pickle whose writes go into a sha256, so no copy of the pickle is kept
+    def __init__(self):
+        self.h = _cl_hashlib.sha256()
+        self.write = self.h.update
+
+
+def _cl_fast_digest(x):
+    # sha256 of x's pickle without a memo (equal values pickle alike however they share
+    # objects): same bytes means the same builtin types and values, so `==` holds (a few
+    # C calls, where _cl_digest walks every element); other bytes prove nothing, and the
+    # caller then takes _cl_digest's word (2 == 2.0, True == 1, -0.0 == 0.0)
+    f = _ClSha()
+    try:
+        p = _cl_pickle.Pickler(f, 4)
+        p.fast = True
+        p.dump(x)
+    except Exception:
+        return None
+    return f.h.hexdigest()
+
+
 class _ClTimeout(BaseException):
     pass
 
@@ -165,8 +188,10 @@ def _cl_judge(candidate, i, exp, limit):
         raise AssertionError(f"{{part}} input {{k}}: {{type(e).__name__}}") from None
     if _CL_ENTRY == "find_zero":
         ok = abs(_CL_REF["poly"](args[0], got)) <= _CL_ATOL
-    elif i in _CL_DIGESTS:  # a large output, kept as its digest
-        ok = _cl_digest(got) == _CL_DIGESTS[i]
+    elif i in _CL_DIGESTS:  # a large output, kept as its digests: the fast one, then exact
+        fast = _CL_FAST.get(i)
+        ok = (fast is not None and _cl_fast_digest(got) == fast) \
+            or _cl_digest(got) == _CL_DIGESTS[i]
     else:
         ok = _cl_same(got, exp, args)
     if not ok:
@@ -176,6 +201,7 @@ def _cl_judge(candidate, i, exp, limit):
 _CL_REF = {{"__name__": "_codeling_reference"}}
 exec(_CL_REF_SRC, _CL_REF)
 _CL_DIGESTS = {{}}
+_CL_FAST = {{}}
 """
 
 SELF_CONTAINED = r"""
@@ -193,27 +219,27 @@ def check(candidate):
 
 JUDGED = r"""
 import base64 as _cl_base64
-import pickle as _cl_pickle
 
 _CL_SPECIAL = {special!r}
 _CL_EXPECTED = _cl_pickle.loads(_cl_base64.b64decode({expected!r}))
 _CL_DIGESTS = {{int(k): v for k, v in {digests!r}.items()}}
-_CL_LIMITS = {limits!r}
+_CL_FAST = {{int(k): v for k, v in {fast!r}.items()}}
+_CL_LIMIT = {limit!r}  # CPU seconds per input, but for those in _CL_LIMITS (a long list
+_CL_LIMITS = {limits!r}  # of float literals took as long to compile as the program)
 _CL_STOP = {stop!r}  # None, or the number of inputs to run (the base inputs alone)
 
 
 def check(candidate):
     _cl_signal.signal(_cl_signal.SIGPROF, _cl_on_prof)
     for i, exp in enumerate(_CL_EXPECTED[:_CL_STOP]):
-        _cl_judge(candidate, i, exp, _CL_LIMITS[i])
+        _cl_judge(candidate, i, exp, _CL_LIMITS.get(i, _CL_LIMIT))
 """
 
 ORACLE = r"""
 import base64 as _cl_base64
-import pickle as _cl_pickle
 
 _cl_fn = _CL_REF[_CL_ENTRY]
-_cl_out, _cl_times, _cl_digests = [], [], {{}}
+_cl_out, _cl_times, _cl_digests, _cl_fast = [], [], {{}}, {{}}
 _cl_plain = _CL_MODE == "eq" and not _CL_SPECIAL and not _CL_ATOL and _CL_ENTRY != "find_zero"
 for _cl_i in range(len(_CL_INPUTS)):
     _cl_a = _cl_copy.deepcopy(_cl_args(_cl_i))
@@ -225,8 +251,8 @@ for _cl_i in range(len(_CL_INPUTS)):
     # outputs too large to send with every sample (HumanEval/15's strings: 150 MB) go as digests
     if _cl_plain and len(_cl_pickle.dumps(_cl_r, 4)) > {big} \
             and (_cl_d := _cl_digest(_cl_r)) is not None:
-        _cl_digests[_cl_i], _cl_r = _cl_d, None
+        _cl_digests[_cl_i], _cl_fast[_cl_i], _cl_r = _cl_d, _cl_fast_digest(_cl_r), None
     _cl_out.append(_cl_r)
-print(_cl_json.dumps({{"times": _cl_times, "digests": _cl_digests,
+print(_cl_json.dumps({{"times": _cl_times, "digests": _cl_digests, "fast": _cl_fast,
                       "expected": _cl_base64.b64encode(_cl_pickle.dumps(_cl_out, 4)).decode()}}))
 """
