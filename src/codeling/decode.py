@@ -8,7 +8,9 @@ longest prompt) and their keys placed right-aligned in the batch's one prealloca
 short prompt does not pay for the longest one's padding. Finished rows drop out of the batch
 (`KVCache.select`) once a quarter of them are done.
 
-Per step the work on the host is small and mostly skipped: the picked token and its
+Prefill runs the model's module forward; each decode step runs `decode_step.DecodeStep`, the same
+computation with a tenth of the ops (fused projections, RoPE tables, the cache written in place),
+unmasked when no row is padded. Per step the work on the host is small and mostly skipped: the picked token and its
 log-probability are written into device buffers, and the host reads them back every
 `sync_every` steps (1 on the CPU, where reading is free; 8 on a GPU, where each read stalls the
 device queue). A row finished between two reads only ran a few extra steps, whose tokens are
@@ -44,6 +46,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from codeling.decode_step import for_model
 from codeling.model import CodelingLM, KVCache
 from codeling.tokenizer import CodelingTokenizer
 
@@ -238,6 +241,9 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
         key_mask, positions, logits = key_mask[expand], positions[expand], logits[expand]
     width = cache.pos
     _group_rows(cache, rows, width)
+    step_fn = for_model(model, dtype)
+    # no left padding anywhere (batch 1, or prompts of one length): attention needs no mask
+    padded = not bool(key_mask[:, :width].all())
     heal = [r.prefix for r in rows]
     if any(heal):
         allowed = torch.stack([_allowed_after(tokenizer, h, vocab) if h else
@@ -282,7 +288,8 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
                 live = [r for r in live if not r.done]
                 _group_rows(cache, live, width)
         with autocast:
-            logits = model(picked[:, None], positions[:, None], cache, key_mask)[:, -1]
+            bias = step_fn.bias(key_mask, cache.pos + 1, 1) if padded else None
+            logits = step_fn(picked[:, None], positions[:, None], cache, bias)[:, -1]
         positions += 1
 
 
