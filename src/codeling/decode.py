@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from codeling.decode_step import for_model
+from codeling.lookup import decode_lookup
 from codeling.model import CodelingLM, KVCache
 from codeling.tokenizer import CodelingTokenizer
 
@@ -221,8 +222,10 @@ def _prefill(model: CodelingLM, pad_id: int, firsts: list[_Row], max_new_tokens:
 def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Row],
                  max_new_tokens: int, temperature: float, top_p: float, stop: Sequence[str],
                  ignore_eot: bool, dtype: torch.dtype | None = None,
-                 sync_every: int | None = None) -> None:
-    """Fill each row's `ids`, `logprobs` and `done`. Rows of one prompt share one prefill."""
+                 sync_every: int | None = None, lookup: int = 0) -> None:
+    """Fill each row's `ids`, `logprobs` and `done`. Rows of one prompt share one prefill.
+    `lookup` > 0: a lone greedy row drafts that many tokens a step by prompt lookup
+    (codeling.lookup)."""
     device, vocab = next(model.parameters()).device, model.config.vocab_size
     dtype = compute_dtype(model, dtype)
     if sync_every is None:
@@ -252,6 +255,28 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
     window = max((len(s.encode()) for s in stop), default=0) + 2
     watch = _stop_watch(tokenizer, tuple(stop)) if stop else frozenset()
     special = (tokenizer.eot_id, tokenizer.pad_id)
+
+    def take(r: _Row, t: int, lp: float) -> bool:
+        """Add a picked token to its row; True once the row is done."""
+        if r.done:
+            return True
+        r.logprobs.append(lp)
+        if t in special and not ignore_eot:
+            r.done = "eot"
+            return True
+        r.ids.append(t)
+        if t in watch and _hit_stop(tokenizer, r, stop, window):
+            r.done = "stop"
+        elif len(r.ids) == max_new_tokens:
+            r.done = "length"
+        return bool(r.done)
+
+    if lookup and temperature <= 0 and len(rows) == 1:
+        row = rows[0]
+        with autocast:
+            decode_lookup(step_fn, cache, logits[0], int(positions[0]), row.context,
+                          max_new_tokens, lookup, lambda t, lp: take(row, t, lp))
+        return
     # (picks, log-probabilities) of each step since the last read, still on the device
     pending: list[tuple[torch.Tensor, torch.Tensor]] = []
     live = list(rows)
@@ -266,17 +291,8 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
             pending.clear()
             for r, ts, lps in zip(live, tokens, logps):
                 for t, lp in zip(ts, lps):
-                    if r.done:  # finished earlier (between reads, or not yet dropped)
+                    if take(r, t, lp):  # finished (now, or earlier between reads)
                         break
-                    r.logprobs.append(lp)
-                    if t in special and not ignore_eot:
-                        r.done = "eot"
-                        break
-                    r.ids.append(t)
-                    if t in watch and _hit_stop(tokenizer, r, stop, window):
-                        r.done = "stop"
-                    elif len(r.ids) == max_new_tokens:
-                        r.done = "length"
             n_done = sum(bool(r.done) for r in live)
             if n_done == len(live):
                 break

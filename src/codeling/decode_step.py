@@ -187,7 +187,9 @@ _BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def for_model(model: CodelingLM, dtype: torch.dtype | None = None) -> DecodeStep:
     """The model's DecodeStep, rebuilt only when a parameter changed since it was made."""
-    key = (dtype, tuple((p.data_ptr(), p._version) for p in model.parameters()))
+    # (inference tensors keep no version counter: made under inference_mode, seen as fixed)
+    key = (dtype, tuple((p.data_ptr(), -1 if p.is_inference() else p._version)
+                        for p in model.parameters()))
     built = _BUILT.get(model)
     if built is None or built[0] != key:
         built = _BUILT[model] = (key, DecodeStep(model, dtype))
