@@ -200,7 +200,7 @@ def main() -> int:
     ap.add_argument("--n-prompts", type=int, default=16,
                     help="humaneval: prompts per run (at batch b, in batches of b)")
     ap.add_argument("--lookup", type=int, default=LOOKUP,
-                    help="prompt-lookup draft tokens for new (0: off)")
+                    help="most draft tokens of the lookup runner (complete(lookup=K))")
     ap.add_argument("--batch-sizes", default="1,32")
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=5)
@@ -223,9 +223,9 @@ def main() -> int:
               f"{torch.get_num_threads()} threads, {ckpt if args.checkpoint else args.shape} "
               f"({model.num_params() / 1e6:.2f}M parameters), {args.prompts} prompts, "
               f"{args.new_tokens} new tokens, greedy, median of {args.repeats}; "
-              f"baseline = commit {BASELINE}; new with lookup {args.lookup}, plain without")
-        print(f"{'batch':>5} {'':5} {'new tok/s':>10} {'plain':>6} {'base tok/s':>11} "
-              f"{'hf tok/s':>9} {'new/base':>9} {'plain/base':>11} {'new/hf':>7} same")
+              f"baseline = commit {BASELINE}; lookup = new with prompt lookup {args.lookup}")
+        print(f"{'batch':>5} {'':5} {'new tok/s':>10} {'lookup':>7} {'base tok/s':>11} "
+              f"{'hf tok/s':>9} {'new/base':>9} {'lookup/base':>12} {'new/hf':>7} same")
         for batch in (int(b) for b in args.batch_sizes.split(",")):
             if args.prompts == "stdlib":
                 batches = [prompts_for(tok, batch)]
@@ -236,42 +236,43 @@ def main() -> int:
             race([runner(complete, model, tok, batches[:1], 4, lookup=args.lookup),
                   runner(old_complete, old_model, tok, batches[:1], 4),
                   hf_runner(hf, tok, batches[:1], 4)], 1)  # untimed warm-up
-            runners = [runner(complete, model, tok, batches, args.new_tokens, lookup=args.lookup),
-                       runner(complete, model, tok, batches, args.new_tokens, lookup=0),
+            runners = [runner(complete, model, tok, batches, args.new_tokens),
+                       runner(complete, model, tok, batches, args.new_tokens, lookup=args.lookup),
                        runner(old_complete, old_model, tok, batches, args.new_tokens),
                        hf_runner(hf, tok, batches, args.new_tokens)]
-            wall, cpu, (new, plain, base, theirs) = race(runners, args.repeats)
+            wall, cpu, (new, looked, base, theirs) = race(runners, args.repeats)
             rows = sum(len(b) for b in batches)
             n = rows * args.new_tokens
             same = sum(a == b for a, b in zip(new, base))
-            same_plain = sum(a == b for a, b in zip(plain, base))
+            same_lookup = sum(a == b for a, b in zip(looked, base))
             same_hf = sum(a == b for a, b in zip(new, theirs))
             for label, t in (("wall", wall), ("cpu", cpu)):
-                print(f"{batch:5d} {label:5} {n / t[0]:10.0f} {n / t[1]:6.0f} {n / t[2]:11.0f} "
-                      f"{n / t[3]:9.0f} {t[2] / t[0]:8.2f}x {t[2] / t[1]:10.2f}x "
-                      f"{t[3] / t[0]:6.2f}x {same}/{rows} (plain {same_plain}, hf {same_hf})",
+                print(f"{batch:5d} {label:5} {n / t[0]:10.0f} {n / t[1]:7.0f} {n / t[2]:11.0f} "
+                      f"{n / t[3]:9.0f} {t[2] / t[0]:8.2f}x {t[2] / t[1]:11.2f}x "
+                      f"{t[3] / t[0]:6.2f}x {same}/{rows} (lookup {same_lookup}, hf {same_hf})",
                       flush=True)
-            for i, (a, b) in enumerate(zip(new, base)):
-                if a != b:
-                    k = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
-                    print(f"      row {i} differs from the baseline from its token {k} on", flush=True)
+            for name, out in (("new", new), ("lookup", looked)):
+                for i, (a, b) in enumerate(zip(out, base)):
+                    if a != b:
+                        k = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
+                        print(f"      {name}: row {i} differs from the baseline from its token "
+                              f"{k} on", flush=True)
             if not args.no_breakdown:
                 breakdown(args, batches[0], tok, model, old_model, old_complete)
     return 0
 
 
 def breakdown(args, prompts, tok, model, old_model, old_complete) -> None:
-    """Where a plain step's time goes, for both implementations (CPU ms per decode step)."""
+    """Where a step's time goes, for both implementations (CPU ms per decode step)."""
     batch = len(prompts)
     for label, fn, m in (("new", complete, model), ("baseline", old_complete, old_model)):
-        kw = {"lookup": 0} if label == "new" else {}
         times = {}
         for new_tokens in (1, args.new_tokens):
             runs = []
             for _ in range(3):
                 start = time.process_time()
                 fn(m, tok, prompts, max_new_tokens=new_tokens, heal=False, ignore_eot=True,
-                   batch_size=batch, **kw)
+                   batch_size=batch)
                 runs.append(time.process_time() - start)
             times[new_tokens] = statistics.median(runs)
         context = max(len(ids) for ids in tok.encode_batch(prompts)) + args.new_tokens // 2

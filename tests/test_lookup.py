@@ -24,8 +24,10 @@ def test_drafts_follow_the_latest_earlier_occurrence_of_the_longest_suffix():
     assert d.draft(2) == [3, 4]  # no further than the budget
     d.append(8)
     assert d.draft(10) == []  # 8 never occurred before
-    d.append(5)
-    assert d.draft(10) == [1, 2, 9]  # a 1-gram, when no longer suffix matched
+    d.append(1)
+    assert d.draft(10) == []  # (8, 1) never occurred; a lone token is not enough
+    d.append(2)
+    assert d.draft(3) == [8, 1, 2]  # (8, 1, 2) is new, (1, 2) last ended before the 8
     d = Drafter([4, 4, 4], k=2)
     assert d.draft(10) == [4, 4]  # the tail is no match for itself; a repeat goes on
     assert Drafter([1, 2, 3, 1, 2], k=5).draft(10) == [3, 1, 2, 3, 1]

@@ -1,12 +1,17 @@
 """Prompt-lookup decoding (greedy, one row): draft the tokens that followed the latest earlier
-occurrence of the text's last n-gram, check them all in one forward, keep the longest prefix
-the model itself would have picked.
+occurrence of the text's last 3 or 2 tokens, check them all in one forward, keep the longest
+prefix the model itself would have picked.
 
-Code repeats itself (names, indentation, the signature's arguments in the body), so a trained
-model often agrees with a draft, and a forward over k+1 tokens costs at batch 1 little more
-than one over 1: the weights, which dominate, stream once. Each kept token is the argmax of
-the logits at its position, as plain greedy decoding would pick it; only the float rounding of
-a several-token forward differs from a one-token one (~1e-6), which can flip a near tie.
+Each kept token is the argmax of the logits at its position, as plain greedy decoding would
+pick it; only the float rounding of a several-token forward differs from a one-token one
+(~1e-6), which can flip a near tie (none did in bench/generate.py's runs). A forward over T
+tokens is not free on the CPU: for the cpu preset at batch 1, T = 2, 3, 5, 9 cost about 1.25,
+1.45, 1.75, 1.95 times T = 1 (small matrix products run far below the CPU's speed), so the
+draft grows after a full match and shrinks after a miss, and lone-token matches are not used.
+Off by default (`complete(lookup=0)`): on a partly trained cpu-preset checkpoint it was ~1.5x
+faster where completions run long (64 tokens, end-of-text ignored), but no faster on HumanEval
+with its stop sequences, whose completions are short; on random weights, which repeat
+themselves, ~2.6x.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import torch
 from codeling.decode_step import DecodeStep
 from codeling.model import KVCache
 
-LOOKUP = 8  # draft tokens per step; measured best of 4, 8, 12, 16 on HumanEval prompts
+LOOKUP = 8  # most draft tokens per step; best of 4, 8, 12, 16 on HumanEval prompts
 
 
 class Drafter:
@@ -39,7 +44,7 @@ class Drafter:
 
     def draft(self, limit: int) -> list[int]:
         ids = self.ids
-        for n in range(min(self.n, len(ids)), 0, -1):
+        for n in range(min(self.n, len(ids)), 1, -1):  # a lone token matches too often
             end = self.last.get(tuple(ids[-n:]))
             if end is not None:
                 # what followed; past the tail it goes on with itself (a repeat's period)
@@ -76,6 +81,10 @@ def decode_lookup(step: DecodeStep, cache: KVCache, logits: torch.Tensor, positi
         kept = 0
         while kept < len(draft) and draft[kept] == picks[kept]:
             kept += 1
+        # draft longer after a full match, shorter after a miss (HF's assisted-generation
+        # schedule): a rejected token still costs its share of the forward
+        if draft:
+            drafter.k = min(k, drafter.k + 2) if kept == len(draft) else max(1, drafter.k - 1)
         if kept:
             logps = torch.log_softmax(out[:kept].float(), -1)
             for i in range(kept):
