@@ -1,33 +1,43 @@
 """Generation tokens/s: codeling's `complete` against its own earlier implementation and against
 `transformers` `generate`, with the same tokens out, and where a decode step's time goes.
 
-Three runners, timed in one run on one checkpoint (random weights: speed does not depend on
-what they learned), the same left-padded prompts (20-110 tokens), greedy, and exactly
-`--new-tokens` new tokens each (end-of-text stopping off on every side, so the work is equal):
-  - new: `codeling.generate.complete` as it is in this checkout;
+Four runners, timed in one run on one checkpoint (by default random weights; `--checkpoint` a
+trained one), the same left-padded prompts (stdlib snippets of 20-110 tokens, or `--prompts
+humaneval`: the first `--n-prompts` HumanEval prompts, in batches of the batch size), greedy,
+and exactly `--new-tokens` new tokens each (end-of-text stopping off on every side, so the work
+is equal):
+  - new: `codeling.generate.complete` as it is in this checkout (its defaults);
+  - lookup: the same with prompt-lookup drafts (`complete(lookup=--lookup)`, codeling.lookup;
+    used for a batch of one only, so at batch 32 it is `new` again);
   - baseline: `complete` and the model as they were at commit BASELINE (before the decode
     rework), loaded from git into temporary modules, with the same weights;
   - hf: `AutoModelForCausalLM.from_pretrained(checkpoint).generate` (LlamaForCausalLM, its
     default dynamic cache).
 The runners alternate (a busy machine slows all alike) and each figure is the median of
 `--repeats` runs: wall seconds, and CPU seconds of this process (steadier on a shared machine).
-`same` counts rows whose tokens equal the baseline's.
+`same` counts rows whose tokens equal the baseline's; a row that differs is printed.
 
-Breakdown (per decode step, median of 5 runs of 16 steps, CPU ms): the model's forward alone at
-one context length for every row (so it shows per-op costs, not what skipping padding saves),
-split by the profiler into matmuls, attention and every other op (with the op count), and the
-rest of a generation step (picking, stop checks, bookkeeping) as the total minus prefill minus
-the forward.
+Breakdown (per decode step of the first batch, median of 5 runs of 16 steps, CPU ms): the
+forward alone (the module forward for the baseline, decode_step.DecodeStep for new, masked as
+a padded batch is) at one context length for every row, split by the profiler into weight
+matmuls, attention (flash kernel, or bmm + softmax) and every other op (the op count includes
+ops nested in others), and the rest of a generation step (picking, stop checks, bookkeeping) as
+the total minus prefill minus the forward (noisy: +-0.4 ms on a shared machine).
 
-Goals (issue 28): new >= 3x baseline at batch 1 and 32, new >= 2x hf. Measured (2026-12-03,
-shared 2-core AMD EPYC, load ~15, 1 thread, CPU-time medians of 7): batch 1 0.99x baseline and
-1.26x hf; batch 32 1.36x baseline (wall 1.54x) and 1.58x hf; same tokens as the baseline on
-every row. Not reached: at batch 1 a step is ~60% matrix-vector products that stream 13.8 MB of
-fp32 weights (~3 ms; the rest is ~1,300 small ops), at batch 32 matmuls and attention over the
-cache are ~85% of a step; only lower precision (different outputs) would cut those.
+Goals (issue 28): new >= 3x baseline at batch 1 and 32, new >= 2x hf. Measured 2026-12-04 on
+the shared 2-core AMD EPYC (core 0 busy training, load 2.7-3.0, 1 thread, CPU-time medians of
+5, random weights): batch 1 new 1.78x baseline and 2.23x hf (lookup 5.90x: random weights
+repeat their last token, which lookup drafts perfectly; unrepresentative); batch 32 1.45x
+baseline and 1.57x hf; same tokens as the baseline on every row. On the trained cpu-preset
+checkpoint (pretrain final) with HumanEval prompts: see /tmp/brief/gen-results.md of that day.
+Not reached: at batch 1 a step's 25 weight products stream 13.8 MB of fp32 (0.55-1.3 ms by
+load) and the ~190 other ops cost ~1 ms; at batch 32 the products are ~220 MFLOP a step
+(~46 GFLOP/s, ~4 ms) and attention reads the live fp32 cache (~42 MB a step at 110+32
+positions, past L3; ~5 ms); only lower precision (other outputs) would cut those.
 
-    .venv/bin/python bench/generate.py [--shape cpu] [--batch-sizes 1,32] [--new-tokens 64]
-                                       [--repeats 5] [--threads 1]
+    .venv/bin/python bench/generate.py [--shape cpu | --checkpoint DIR] [--prompts humaneval]
+        [--n-prompts 16] [--lookup 8] [--batch-sizes 1,32] [--new-tokens 64] [--repeats 5]
+        [--threads 1] [--no-breakdown]
 """
 
 from __future__ import annotations
