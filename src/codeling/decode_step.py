@@ -1,13 +1,16 @@
 """The model's forward for decode steps, with few ops: what `decode.decode_batch` and `codeling
 serve`'s engine call once per generated token.
 
-At the cpu preset's size (6 layers, d=192) a step's matrix products take ~0.6 ms at batch 1, but
-`CodelingLM.forward` dispatched ~1,370 ops per step (~5 ms): nn.Module calls, RoPE recomputed
-from the positions, a mask rebuilt and cloned, q, k and v projected apart, cache slices taken
-through several views. This runs the same computation as plain functions over weights gathered
-once (~190 ops per step):
+At the cpu preset's size (6 layers, d=192) a step's weight products take 0.6-1.3 ms at batch 1
+(by machine load), but `CodelingLM.forward` took ~3.6 ms: 393 torch calls (1,384 ops counted
+with the nested ones) under 55 nn.Module calls, RoPE recomputed from the positions, a mask
+rebuilt and cloned, q, k and v projected apart, nn.Linear's (out, in) weights. This runs the
+same computation as plain functions over weights gathered once (274 torch calls, 921 ops;
+~2.3 ms):
   - q, k and v come from one matrix product (their weights concatenated), as do SwiGLU's gate
-    and up; each output column is still the same dot product;
+    and up, with weights stored (in, out): at one row the CPU's BLAS streams that layout ~1.6x
+    faster than nn.Linear's (out, in) (a matrix-vector kernel whose last bits differ; from ~5
+    rows both layouts give the same bits);
   - RoPE's cos and sin are a table over all positions, indexed once per step for every layer;
     rotate-half is a roll and a sign folded into the sin table (the same products, bit for bit);
   - new keys and values are copied into the preallocated `KVCache` in place, and attention
@@ -16,7 +19,8 @@ once (~190 ops per step):
     otherwise the key mask becomes one additive bias per step, and attention is written out as
     two matrix products and a softmax (at q length 1 twice as fast as the CPU's
     flash-attention kernel with a mask), group by group where `KVCache.groups` says so.
-Greedy outputs match the module forward's; the tests and bench/generate.py check token identity.
+Logits agree with the module forward's to ~1e-6 (tests/test_decode_step.py); greedy tokens
+matched the old decoder's on every bench/generate.py row.
 
 The gathered weights follow the model: `for_model` rebuilds them when a parameter changed
 (in-training dev evals between optimizer steps). Matrix weights are kept in the compute dtype
