@@ -11,7 +11,7 @@ draft grows after a full match and shrinks after a miss, and lone-token matches 
 Off by default (`complete(lookup=0)`), measured on HumanEval prompts at batch 1: with the cpu
 preset's finished pretrain checkpoint it is no faster (0.91-0.99x of plain decoding, 64 tokens
 with end-of-text ignored, or 256 with HumanEval's stops); a mid-training checkpoint, which
-repeated itself more, gained 1.3-1.8x; random weights, which repeat their last token, 2.6-3.3x.
+repeated itself more, gained 1.2-1.8x; random weights, which repeat their last token, 2.6-3.3x.
 """
 
 from __future__ import annotations
