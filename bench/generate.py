@@ -29,7 +29,9 @@ the shared 2-core AMD EPYC (core 0 busy training, load 2.7-3.0, 1 thread, CPU-ti
 5, random weights): batch 1 new 1.78x baseline and 2.23x hf (lookup 5.90x: random weights
 repeat their last token, which lookup drafts perfectly; unrepresentative); batch 32 1.45x
 baseline and 1.57x hf; same tokens as the baseline on every row. On the trained cpu-preset
-checkpoint (pretrain final) with HumanEval prompts: see /tmp/brief/gen-results.md of that day.
+checkpoint (pretrain final), `--prompts humaneval --n-prompts 16 --repeats 3` (load 3-4): batch
+1 1.80x baseline and 2.21x hf (lookup 1.64x: the trained model rarely repeats what lookup
+drafts); batch 32 1.29x (wall 1.73x) and 1.63x hf; same tokens on every row.
 Not reached: at batch 1 a step's 25 weight products stream 13.8 MB of fp32 (0.55-1.3 ms by
 load) and the ~190 other ops cost ~1 ms; at batch 32 the products are ~220 MFLOP a step
 (~46 GFLOP/s, ~4 ms) and attention reads the live fp32 cache (~42 MB a step at 110+32
