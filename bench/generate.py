@@ -33,7 +33,7 @@ checkpoint (pretrain final), `--prompts humaneval --n-prompts 16 --repeats 3` (l
 1 1.80x baseline and 2.21x hf (lookup 1.64x: the trained model rarely repeats what lookup
 drafts); batch 32 1.29x (wall 1.73x) and 1.63x hf; same tokens on every row.
 Not reached: at batch 1 a step's 25 weight products stream 13.8 MB of fp32 (0.55-1.3 ms by
-load) and the ~190 other ops cost ~1 ms; at batch 32 the products are ~220 MFLOP a step
+load) and its ~250 other torch calls ~1 ms; at batch 32 the products are ~220 MFLOP a step
 (~46 GFLOP/s, ~4 ms) and attention reads the live fp32 cache (~42 MB a step at 110+32
 positions, past L3; ~5 ms); only lower precision (other outputs) would cut those.
 
