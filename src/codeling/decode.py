@@ -8,7 +8,9 @@ longest prompt) and their keys placed right-aligned in the batch's one prealloca
 short prompt does not pay for the longest one's padding. Finished rows drop out of the batch
 (`KVCache.select`) once a quarter of them are done.
 
-Per step the work on the host is small and mostly skipped: the picked token and its
+Prefill runs the model's module forward; each decode step runs `decode_step.DecodeStep`, the same
+computation with a tenth of the ops (fused projections, RoPE tables, the cache written in place),
+unmasked when no row is padded. Per step the work on the host is small and mostly skipped: the picked token and its
 log-probability are written into device buffers, and the host reads them back every
 `sync_every` steps (1 on the CPU, where reading is free; 8 on a GPU, where each read stalls the
 device queue). A row finished between two reads only ran a few extra steps, whose tokens are
@@ -44,6 +46,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from codeling.decode_step import for_model
+from codeling.lookup import decode_lookup
 from codeling.model import CodelingLM, KVCache
 from codeling.tokenizer import CodelingTokenizer
 
@@ -218,8 +222,10 @@ def _prefill(model: CodelingLM, pad_id: int, firsts: list[_Row], max_new_tokens:
 def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Row],
                  max_new_tokens: int, temperature: float, top_p: float, stop: Sequence[str],
                  ignore_eot: bool, dtype: torch.dtype | None = None,
-                 sync_every: int | None = None) -> None:
-    """Fill each row's `ids`, `logprobs` and `done`. Rows of one prompt share one prefill."""
+                 sync_every: int | None = None, lookup: int = 0) -> None:
+    """Fill each row's `ids`, `logprobs` and `done`. Rows of one prompt share one prefill.
+    `lookup` > 0: a lone greedy row drafts that many tokens a step by prompt lookup
+    (codeling.lookup)."""
     device, vocab = next(model.parameters()).device, model.config.vocab_size
     dtype = compute_dtype(model, dtype)
     if sync_every is None:
@@ -238,6 +244,9 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
         key_mask, positions, logits = key_mask[expand], positions[expand], logits[expand]
     width = cache.pos
     _group_rows(cache, rows, width)
+    step_fn = for_model(model, dtype)
+    # no left padding anywhere (batch 1, or prompts of one length): attention needs no mask
+    padded = not bool(key_mask[:, :width].all())
     heal = [r.prefix for r in rows]
     if any(heal):
         allowed = torch.stack([_allowed_after(tokenizer, h, vocab) if h else
@@ -246,6 +255,28 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
     window = max((len(s.encode()) for s in stop), default=0) + 2
     watch = _stop_watch(tokenizer, tuple(stop)) if stop else frozenset()
     special = (tokenizer.eot_id, tokenizer.pad_id)
+
+    def take(r: _Row, t: int, lp: float) -> bool:
+        """Add a picked token to its row; True once the row is done."""
+        if r.done:
+            return True
+        r.logprobs.append(lp)
+        if t in special and not ignore_eot:
+            r.done = "eot"
+            return True
+        r.ids.append(t)
+        if t in watch and _hit_stop(tokenizer, r, stop, window):
+            r.done = "stop"
+        elif len(r.ids) == max_new_tokens:
+            r.done = "length"
+        return bool(r.done)
+
+    if lookup and temperature <= 0 and len(rows) == 1:
+        row = rows[0]
+        with autocast:
+            decode_lookup(step_fn, cache, logits[0], int(positions[0]), row.context,
+                          max_new_tokens, lookup, lambda t, lp: take(row, t, lp))
+        return
     # (picks, log-probabilities) of each step since the last read, still on the device
     pending: list[tuple[torch.Tensor, torch.Tensor]] = []
     live = list(rows)
@@ -260,17 +291,8 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
             pending.clear()
             for r, ts, lps in zip(live, tokens, logps):
                 for t, lp in zip(ts, lps):
-                    if r.done:  # finished earlier (between reads, or not yet dropped)
+                    if take(r, t, lp):  # finished (now, or earlier between reads)
                         break
-                    r.logprobs.append(lp)
-                    if t in special and not ignore_eot:
-                        r.done = "eot"
-                        break
-                    r.ids.append(t)
-                    if t in watch and _hit_stop(tokenizer, r, stop, window):
-                        r.done = "stop"
-                    elif len(r.ids) == max_new_tokens:
-                        r.done = "length"
             n_done = sum(bool(r.done) for r in live)
             if n_done == len(live):
                 break
@@ -282,7 +304,8 @@ def decode_batch(model: CodelingLM, tokenizer: CodelingTokenizer, rows: list[_Ro
                 live = [r for r in live if not r.done]
                 _group_rows(cache, live, width)
         with autocast:
-            logits = model(picked[:, None], positions[:, None], cache, key_mask)[:, -1]
+            bias = step_fn.bias(key_mask, cache.pos + 1, 1) if padded else None
+            logits = step_fn(picked[:, None], positions[:, None], cache, bias)[:, -1]
         positions += 1
 
 

@@ -34,6 +34,7 @@ from codeling.decode import (
     _pick,
     _Row,
 )
+from codeling.decode_step import for_model
 from codeling.model import CodelingLM, KVCache
 from codeling.tokenizer import CodelingTokenizer
 
@@ -196,7 +197,9 @@ class Engine:
             b.key_mask, b.positions, picked = b.key_mask[idx], b.positions[idx], picked[idx]
             b.slots = [b.slots[i] for i in keep]
         self._make_room(b)
-        b.logits = self.model(picked[:, None], b.positions[:, None], b.cache, b.key_mask)[:, -1]
+        step = for_model(self.model)  # the decode step generate.complete runs too
+        bias = step.bias(b.key_mask, b.cache.pos + 1, 1)
+        b.logits = step(picked[:, None], b.positions[:, None], b.cache, bias)[:, -1]
         b.positions += 1
         self.stats["steps"] += 1
 
