@@ -110,6 +110,9 @@ class Engine:
         self.model, self.tokenizer, self.max_batch = model.eval(), tokenizer, max_batch
         p = next(model.parameters())
         self.device, self.dtype, self.vocab = p.device, p.dtype, model.config.vocab_size
+        # the decode step generate.complete runs too; a served model's weights do not change,
+        # so its fused weights are gathered once, not checked at every step
+        self.step = for_model(self.model)
         self._pending: deque[tuple[Request, int]] = deque()
         self._cv = threading.Condition()
         self._batch: _Batch | None = None
@@ -197,9 +200,8 @@ class Engine:
             b.key_mask, b.positions, picked = b.key_mask[idx], b.positions[idx], picked[idx]
             b.slots = [b.slots[i] for i in keep]
         self._make_room(b)
-        step = for_model(self.model)  # the decode step generate.complete runs too
-        bias = step.bias(b.key_mask, b.cache.pos + 1, 1)
-        b.logits = step(picked[:, None], b.positions[:, None], b.cache, bias)[:, -1]
+        bias = self.step.bias(b.key_mask, b.cache.pos + 1, 1)
+        b.logits = self.step(picked[:, None], b.positions[:, None], b.cache, bias)[:, -1]
         b.positions += 1
         self.stats["steps"] += 1
 

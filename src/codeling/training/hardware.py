@@ -169,16 +169,15 @@ def choose_cpu_dtype(model: nn.Module, batch_size: int, seq_len: int, vocab_size
     native = native_bf16(info)
     rows = min(batch_size, 8)  # the ratio is what matters, and the probe should cost seconds
     if threads == AUTO_THREADS:
-        dtypes = ("fp32", "bf16") if dtype == "auto" and native else (
-            ("fp32",) if dtype == "auto" else (dtype,))
+        if dtype != "auto":
+            dtypes, dreason = (dtype,), "set in the config"
+        elif not native:
+            dtypes, dreason = ("fp32",), decide_dtype(None, native)[1]
+        else:
+            dtypes, dreason = ("fp32", "bf16"), ""
         speeds = measure_thread_speeds(model, rows, seq_len, vocab_size, dtypes)
         n, chosen, reason = decide_threads(speeds)
-        torch.set_num_threads(n)
-        if dtype == "auto" and not native:
-            dreason = decide_dtype(None, native)[1]
-        else:
-            dreason = reason if dtype == "auto" else "set in the config"
-        return {"cpu": info, "dtype": chosen, "dtype_reason": dreason,
+        return {"cpu": info, "dtype": chosen, "dtype_reason": dreason or reason,
                 "dtype_speeds": speeds[n], "threads": n, "threads_reason": reason,
                 "thread_speeds": {str(k): v for k, v in speeds.items()}}
     speeds_1 = measure_dtype_speeds(model, rows, seq_len, vocab_size) if native else None
@@ -191,21 +190,19 @@ def resolve_dtype(dtype: str, device: torch.device, model: nn.Module, batch_size
                   seq_len: int, recorded: dict | None = None, threads: int = 0) -> dict:
     """The `hardware` record of a run: on CPU with `dtype = "auto"` or `threads = -1` the
     measured choice (or, on resume, the `recorded` one, so neither changes mid-run); else the
-    config's. Sets torch's thread count to the one chosen."""
+    config's. Its `threads` is the count to run with: the caller sets it (train.py, on every
+    rank), as it sets a configured count."""
     if device.type != "cpu":
         return {"dtype": "bf16" if dtype == "auto" else dtype, "device": str(device)}
     if threads < AUTO_THREADS:
         raise ValueError(f"threads must be -1 (auto), 0 (torch's default) or a count, got {threads}")
-    if threads > 0:
-        torch.set_num_threads(threads)
     if dtype not in ("auto", "fp32", "bf16"):
         raise ValueError(f"train dtype must be auto, fp32 or bf16, got {dtype!r}")
     auto_threads = threads == AUTO_THREADS
     if recorded and recorded.get("dtype") in ("fp32", "bf16") and (dtype == "auto" or
                                                                   auto_threads):
-        if auto_threads and recorded.get("threads"):
-            torch.set_num_threads(int(recorded["threads"]))
-        return {**recorded, "cpu": cpu_info(), "threads": torch.get_num_threads(),
+        kept = recorded.get("threads") if auto_threads else None
+        return {**recorded, "cpu": cpu_info(), "threads": kept or torch.get_num_threads(),
                 "dtype": recorded["dtype"] if dtype == "auto" else dtype,
                 "dtype_reason": f"kept from the checkpoint ({recorded.get('dtype_reason')})"}
     if dtype != "auto" and not auto_threads:
