@@ -36,6 +36,7 @@ from codeling.model import CodelingLM
 from codeling.tasks.dev import dev_subset
 from codeling.tasks.schema import read_tasks
 from codeling.tokenizer import load_tokenizer, train_tokenizer
+from codeling.training.hardware import autocast_context
 
 
 def stdlib_tokenizer(vocab_size: int):
@@ -54,7 +55,7 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def measure(ev: GenerationEval, model, tasks, max_tokens: int) -> dict:
+def measure(ev: GenerationEval, model, tasks, max_tokens: int, autocast=None) -> dict:
     """Wall and CPU seconds (this process's threads: generation and the loss) to generate,
     judge and score the solution loss of `tasks`; the subset's generation cost is taken in
     proportion to its share of the generated tokens."""
@@ -62,12 +63,12 @@ def measure(ev: GenerationEval, model, tasks, max_tokens: int) -> dict:
     samples = ev.generate(model, tasks)
     w1, c1 = time.perf_counter(), time.process_time()
     rows = ev.judge(samples, tasks)
-    w2 = time.perf_counter()
-    loss = solution_loss(model, ev.tokenizer, tasks, max_tokens)
+    w2, c2 = time.perf_counter(), time.process_time()
+    loss = solution_loss(model, ev.tokenizer, tasks, max_tokens, autocast=autocast)
     w3, c3 = time.perf_counter(), time.process_time()
     toks = {s["task_id"]: s["n_tokens"] for s in samples}
     return {"n": len(tasks), "generate_s": w1 - w0, "generate_cpu_s": c1 - c0,
-            "judge_s": w2 - w1, "loss_s": w3 - w2, "loss_cpu_s": c3 - c1,
+            "judge_s": w2 - w1, "loss_s": w3 - w2, "loss_cpu_s": c3 - c2,
             "tokens": sum(toks.values()), "per_task_tokens": toks,
             "mean_tokens": statistics.mean(toks.values()),
             "stopped_early": sum(s["finish_reason"] == "stop" for s in samples),
@@ -83,6 +84,9 @@ def main() -> int:
     p.add_argument("--evals", type=int, default=4, help="evals in one run, the last included")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--n", type=int, default=0, help="the first N dev tasks only (0: all)")
+    p.add_argument("--loss-dtype", choices=("fp32", "bf16"), default="fp32",
+                   help="the solution loss's autocast: training/evals.py gives it the training "
+                   "step's (bf16 where start-up measured it faster)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_config(args.preset)
@@ -101,7 +105,8 @@ def main() -> int:
           f"{cfg.model.d_model} ({sum(q.numel() for q in model.parameters()):,} parameters, "
           f"{'trained' if args.checkpoint else 'random'}); max_new_tokens "
           f"{sft.eval_max_new_tokens}, batch {ev.batch_size}")
-    full = measure(ev, model, tasks, sft.seq_len + 1)
+    full = measure(ev, model, tasks, sft.seq_len + 1,
+                   autocast_context(args.loss_dtype, torch.device("cpu")))
     share = sum(full["per_task_tokens"][t.task_id] for t in sub) / max(full["tokens"], 1)
     n = len(tasks)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall seconds "
@@ -110,7 +115,9 @@ def main() -> int:
           f"{full['generate_cpu_s']:.1f} s CPU ({full['tokens']:,} tokens, "
           f"{full['tokens'] / full['generate_s']:.0f} tokens/s wall, mean "
           f"{full['mean_tokens']:.0f} a completion, {full['stopped_early']} stopped early); "
-          f"judge {full['judge_s']:.1f} s; solution loss {full['loss_s']:.1f} s wall; "
+          f"judge {full['judge_s']:.1f} s; solution loss ({args.loss_dtype}) "
+          f"{full['loss_s']:.1f} s wall, {full['loss_cpu_s']:.1f} s CPU, "
+          f"{full['solution_loss']:.4f}; "
           f"passed {full['passed']}")
     gen_full = full["generate_s"] + full["judge_s"]
     gen_sub = share * full["generate_s"] + len(sub) / n * full["judge_s"]

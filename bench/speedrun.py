@@ -4,10 +4,13 @@
         [--corpus DIR --tokenizer DIR]            (else built once with codeling's own stages)
         --arm base: --arm muon:optimizer=muon,muon_lr=0.02 --arm wsd:schedule=wsd ...
         [--common model.n_layer=4 ...] [--budget 600] [--slice 60] [--threads 1]
+        --arm half:optimizer=muon,time_budget_s=300     (an arm's own, shorter budget)
 
 Every arm is the preset plus its overrides (plus `--common`, for all arms alike), pretrained by
 codeling's own loop for `--budget` seconds of its wall clock (`pretrain.time_budget_s`, so its
-schedule anneals over the budget). The first arm is the baseline. The arms run interleaved: each
+schedule anneals over the budget), or for its own `time_budget_s` when it sets one: a recipe given
+half the baseline's time, its schedule fitted to that half, ending at or below the baseline's
+final loss reaches the target in ≤ 0.5× the time, as a speedrun record is measured. The first arm is the baseline. The arms run interleaved: each
 trains `--slice` seconds of its budget, pauses (`train(pause_at_s=...)`, a saved step) and the
 next takes over, in the order A B C, then C B A, ..., so machine drift and other load hit every
 arm alike. Same seed, same data order (the same windows at the same step), same eval windows:
@@ -80,7 +83,11 @@ class Arm:
         self.name, self.overrides = name, overrides
         self.cfg = load_config(args.preset, [*args.common, *overrides], section="pretrain")
         tc = self.cfg.pretrain
-        tc.time_budget_s, tc.threads = args.budget, args.threads
+        self.own = any(o.split("=")[0].split(".")[-1] == "time_budget_s" for o in overrides)
+        self.budget = tc.time_budget_s if self.own else args.budget
+        if not 0 < self.budget <= args.budget:
+            raise SystemExit(f"arm {name}: time_budget_s must be in (0, --budget]")
+        tc.time_budget_s, tc.threads = self.budget, args.threads
         if tc.log_every and tc.eval_every % tc.log_every:
             raise SystemExit(f"arm {name}: eval_every must be a multiple of log_every (curves "
                              "take tokens and time from the eval's log line)")
@@ -89,7 +96,8 @@ class Arm:
         self.result = None
 
     def command(self, args) -> str:
-        over = [*args.common, *self.overrides, f"time_budget_s={args.budget:g}"]
+        over = [*args.common, *self.overrides, *([] if self.own else
+                                                 [f"time_budget_s={args.budget:g}"])]
         return (f"codeling pretrain --preset {args.preset} --run-dir RUN --corpus CORPUS "
                 f"--tokenizer TOKENIZER {' '.join(over)}")
 
@@ -131,7 +139,7 @@ def summarise(arms: list[Arm], tpb: float) -> list[dict]:
         t_reach = first_reach(curve, base["val_loss"], "elapsed_s")
         n_reach = first_reach(curve, base["val_loss"], "tokens")
         out.append({
-            "name": arm.name, "overrides": arm.overrides, "final": end,
+            "name": arm.name, "overrides": arm.overrides, "budget_s": arm.budget, "final": end,
             "tokens_per_s": end["tokens"] / end["elapsed_s"],
             "time_to_target_s": t_reach, "tokens_to_target": n_reach,
             "time_to_target_ratio": t_reach / base["elapsed_s"] if t_reach else None,
@@ -199,9 +207,10 @@ def main() -> None:
     rounds = math.ceil(args.budget / args.slice)
     t0 = time.time()
     for r in range(rounds):
-        until = min((r + 1) * args.slice, args.budget)
         for arm in arms if r % 2 == 0 else arms[::-1]:  # A B C, C B A, ...
-            arm.slice(until, first=r == 0)
+            if r * args.slice >= arm.budget:
+                continue  # a shorter budget already spent
+            arm.slice(min((r + 1) * args.slice, arm.budget), first=r == 0)
             val = (arm.result.last_val or {}).get("val_loss")
             print(f"round {r + 1}/{rounds} {arm.name}: step {arm.result.step} "
                   f"({arm.result.stopped}) val {val}  [{time.time() - t0:.0f} s]", flush=True)

@@ -13,6 +13,7 @@ from codeling.evaluate.harness import judge
 from codeling.evaluate.live import dev_evaluator, eval_result
 from codeling.evaluate.metrics import summarize
 from codeling.evaluate.sandbox import Limits, Sandbox
+from codeling.evaluate.solution_loss import solution_loss, task_losses
 from codeling.io import iter_jsonl
 from codeling.objectives import SFTObjective
 from codeling.pairs import collate, encode_example
@@ -142,3 +143,23 @@ def test_sampled_pass_at_1_beside_greedy(tmp_path):
     assert (s["n"], s["temperature"], s["n_tasks"]) == (2, 1.0, 3)
     assert 0.0 <= s["pass@1"] <= 1.0 and s["pass@1_se"] >= 0.0
     assert "solution_loss" not in res and res["score"] == res["pass"]
+
+
+def test_solution_loss_scores_only_solution_positions_and_takes_autocast():
+    """The head runs only where a solution token is (logits_to_keep), which must not change
+    the loss: it equals SFT's own loss on the same pairs, batched or one task at a time, and
+    under bf16 autocast it stays close to the fp32 figure."""
+    model, tok = tiny_model_and_tokenizer()
+    tasks = [t for t in dev_tasks(12) if encode_example(tok, t, 251) is not None]
+    full = solution_loss(model, tok, tasks, 251, batch_size=5)
+    one = task_losses(model, tok, tasks, 251, batch_size=1)
+    batch = collate([encode_example(tok, t, 251) for t in tasks], tok.pad_id)
+    with torch.no_grad():
+        expected = SFTObjective(pad_id=tok.pad_id).val_loss(model, batch).item()
+    assert full["solution_loss"] == pytest.approx(expected, abs=2e-4)
+    assert sum(s for s, _ in one.values()) / sum(n for _, n in one.values()) == \
+        pytest.approx(expected, abs=2e-4)
+    bf16 = solution_loss(model, tok, tasks, 251, batch_size=5,
+                         autocast=torch.autocast("cpu", dtype=torch.bfloat16))
+    assert bf16["solution_loss"] == pytest.approx(expected, rel=0.02)
+    assert bf16["solution_loss_tasks"] == full["solution_loss_tasks"] == len(tasks)

@@ -79,7 +79,8 @@ class GenerationEval:
     set only when called with `final=True`; `loss_max_tokens` (0: off) adds the solution loss
     of the same tasks; `samples` > 0 adds pass@1 from that many samples at `temperature`."""
 
-    takes_final = True  # training/evals.py passes final=True at the loop's last eval
+    # training/evals.py passes final=True at the loop's last eval, and its step's autocast
+    takes_final = True
 
     def __init__(self, tasks: Sequence[Task], tokenizer, stop: Sequence[str],
                  max_new_tokens: int = 160, batch_size: int = 16, timeout: float = 5.0,
@@ -97,7 +98,8 @@ class GenerationEval:
         self.name, self.selects, self.info = name, selects, info
         self.loss_max_tokens, self.samples, self.temperature = loss_max_tokens, samples, temperature
 
-    def __call__(self, model: nn.Module, step: int, final: bool = False) -> dict:
+    def __call__(self, model: nn.Module, step: int, final: bool = False,
+                 autocast=None) -> dict:
         rows = self.judge(self.generate(model, self.tasks))
         out = eval_result(rows, self.tasks, self.name, self.selects)
         if final and len(self.tasks) < len(self.all_tasks):
@@ -110,7 +112,7 @@ class GenerationEval:
         if self.loss_max_tokens:  # on what this eval generated on: cheap, and like with like
             scored = self.all_tasks if final else self.tasks
             out.update(solution_loss(unwrap(model), self.tokenizer, scored,
-                                     self.loss_max_tokens))
+                                     self.loss_max_tokens, autocast=autocast))
         if self.samples:
             out["sampled"] = self.sampled(model)
         if self.info is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,11 @@ def task_losses(model: nn.Module, tokenizer, tasks: Sequence[Task], max_tokens: 
         chunk = encoded[i:i + batch_size]
         batch = collate([ex for _, ex in chunk], tokenizer.pad_id)
         ids, labels = batch["input_ids"].to(device), batch["labels"].to(device)
-        logits = model(ids).float()
+        # the head and the cross-entropy only where some row has a solution token: prompts
+        # come first and are most of the tokens, and the head is a quarter of the forward
+        keep = labels.shape[1] - int((labels != IGNORE).int().argmax(dim=1).min())
+        labels = labels[:, -keep:]
+        logits = model(ids, logits_to_keep=keep).float()
         ce = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE,
                              reduction="none")
         counts = (labels != IGNORE).sum(dim=1)
@@ -77,12 +82,14 @@ def summarize_losses(losses: dict[str, tuple[float, int]], tasks: Sequence[Task]
 
 
 def solution_loss(model: nn.Module, tokenizer, tasks: Sequence[Task], max_tokens: int,
-                  batch_size: int = 32) -> dict:
-    """`summarize_losses` of `task_losses` (see the module docstring)."""
+                  batch_size: int = 32, autocast=None) -> dict:
+    """`summarize_losses` of `task_losses` (see the module docstring), under `autocast` when
+    given: the training step's own (bf16 where it was measured faster), as val loss is."""
     was_training = model.training
     model.eval()
     try:
-        return summarize_losses(task_losses(model, tokenizer, tasks, max_tokens, batch_size),
-                                tasks)
+        with autocast or nullcontext():
+            losses = task_losses(model, tokenizer, tasks, max_tokens, batch_size)
+        return summarize_losses(losses, tasks)
     finally:
         model.train(was_training)

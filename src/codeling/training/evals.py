@@ -94,8 +94,10 @@ class EvalScheduler:
         mine = None
         if self.dist.is_main and self.evaluator is not None:
             # an evaluator that says `takes_final` (live.GenerationEval) does more at the end
-            kw = {"final": True} if final and getattr(self.evaluator, "takes_final", False) \
-                else {}
+            # generation stays in fp32 (the benchmarks' tokens); its solution loss takes the
+            # step's autocast, as val loss does
+            kw = {"final": final, "autocast": self.autocast} \
+                if getattr(self.evaluator, "takes_final", False) else {}
             mine = self.evaluator(self.model, step, **kw)
         return self.dist.from_main(mine) or {}
 
