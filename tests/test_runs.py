@@ -93,9 +93,9 @@ class Scripted(GenerationEval):
         super().__init__(dev_tasks(), tokenizer=None, stop=[], out_dir=out_dir)
         self.passes, self.step = passes, 0
 
-    def __call__(self, model, step: int, final: bool = False) -> dict:
+    def __call__(self, model, step: int, final: bool = False, autocast=None) -> dict:
         self.step = step
-        return super().__call__(model, step, final)
+        return super().__call__(model, step, final, autocast)
 
     def generate(self, model, tasks=None) -> list[dict]:
         return [{k: r[k] for k in ("task_id", "completion")}

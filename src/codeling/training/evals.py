@@ -9,8 +9,8 @@ alone. The best weights go to `checkpoints/best/`, and `best.json` (step, score,
 the metrics line, the evaluator's whole dict) beside them. `selected_on` is the evaluator's
 own `selected_on` ("dev"), else "score" for an evaluator that does not say, else "val_loss".
 `early_stop` evals without improvement end training. The loop's last eval is `final`: an
-evaluator with `takes_final` is called with `final=True` then (the dev evaluator generates the
-whole dev set there, its subset elsewhere). The dict's scalars (`solution_loss`, `pass@1_se`...)
+evaluator with `takes_final` is called with `final` (True then: the dev evaluator generates the
+whole dev set there, its subset elsewhere) and the step's `autocast` (for its solution loss). The dict's scalars (`solution_loss`, `pass@1_se`...)
 join the metrics line; `dev_full` and breakdowns stay in evals/step_N.json and best.json.
 """
 
