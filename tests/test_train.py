@@ -54,8 +54,10 @@ def one_thread():
 
 
 def cfg(kind=TrainConfig, **kw) -> TrainConfig:
+    # fp32 unless a test asks for "auto" (measured at start-up, so load could change the choice)
     base = dict(steps=8, batch_size=4, seq_len=16, lr=1e-2, warmup=2, log_every=1,
-                eval_every=4, eval_batches=2, save_every=4, keep_checkpoints=2, device="cpu")
+                eval_every=4, eval_batches=2, save_every=4, keep_checkpoints=2, device="cpu",
+                dtype="fp32")
     return kind(**{**base, **kw})
 
 
