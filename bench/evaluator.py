@@ -159,7 +159,7 @@ def _in_namespace(inner=None) -> None:
 _SANDBOX_TIMES = r"""
 import json, statistics, sys, time
 from codeling.evaluate.sandbox import Limits, Sandbox
-from codeling.tasks.benchmarks import load_benchmark, locate
+from codeling.tasks.benchmarks import load_benchmark
 tasks = load_benchmark("humaneval")
 with Sandbox(Limits(timeout=5), workers=1) as sb:
     sb.run("pass\n")
@@ -174,12 +174,16 @@ print(json.dumps([1e3 * statistics.median(times), 1e3 * sum(r.seconds for r in r
 """
 
 
+def tree_env(src: Path) -> dict[str, str]:
+    """The environment of a subprocess that imports codeling from `src`; an archived tree has
+    no shared/data above it, so it is pointed at this checkout's benchmark files."""
+    return {**os.environ, "PYTHONPATH": str(src),
+            "CODELING_DATA_DIR": str(locate("humaneval+").parent)}
+
+
 def sandbox_times(src: Path) -> tuple[float, float, str]:
     out = subprocess.run([sys.executable, "-c", _SANDBOX_TIMES], capture_output=True,
-                         text=True, check=True, env={
-                                 **os.environ, "PYTHONPATH": str(src),
-                                 # an archived tree has no shared/data above it
-                                 "CODELING_DATA_DIR": str(locate("humaneval+").parent)})
+                         text=True, check=True, env=tree_env(src))
     return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -211,7 +215,7 @@ _PLUS_TIMES = r"""
 import json
 from codeling.evaluate.plus_oracle import measure, plus_tests
 from codeling.evaluate.sandbox import Limits, Sandbox
-from codeling.tasks.benchmarks import load_benchmark, locate
+from codeling.tasks.benchmarks import load_benchmark
 from codeling.tasks.schema import build_program
 tasks = load_benchmark("humaneval+")
 tests = plus_tests(tasks, workers=1)  # the references: measured once per tree, then cached
@@ -250,10 +254,7 @@ def plus_breakdown(args, tmp: Path) -> None:
             subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
             src = src / "src"
         out = subprocess.run([sys.executable, "-c", _PLUS_TIMES], capture_output=True,
-                             text=True, check=True, env={
-                                 **os.environ, "PYTHONPATH": str(src),
-                                 # an archived tree has no shared/data above it
-                                 "CODELING_DATA_DIR": str(locate("humaneval+").parent)})
+                             text=True, check=True, env=tree_env(src))
         trees[label] = json.loads(out.stdout.strip().splitlines()[-1])
     before, after = trees["before"], trees["after"]
     print(f"canonical HumanEval+, seconds per sample in the sandbox (one worker; before = "

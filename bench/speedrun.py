@@ -9,13 +9,14 @@
 Every arm is the preset plus its overrides (plus `--common`, for all arms alike), pretrained by
 codeling's own loop for `--budget` seconds of its wall clock (`pretrain.time_budget_s`, so its
 schedule anneals over the budget), or for its own `time_budget_s` when it sets one: a recipe given
-half the baseline's time, its schedule fitted to that half, ending at or below the baseline's
-final loss reaches the target in ≤ 0.5× the time, as a speedrun record is measured. The first arm is the baseline. The arms run interleaved: each
-trains `--slice` seconds of its budget, pauses (`train(pause_at_s=...)`, a saved step) and the
-next takes over, in the order A B C, then C B A, ..., so machine drift and other load hit every
-arm alike. Same seed, same data order (the same windows at the same step), same eval windows:
-a repeated run differs only by timing. The compute dtype is resolved once for all arms by
-training/hardware.py (the `auto` rule) unless an arm sets it.
+half the baseline's time, its schedule fitted to that half, ending at or below the baseline's final
+loss reaches the target in ≤ 0.5× the time, as a speedrun record is measured. The first arm is the
+baseline. The arms run interleaved: each trains `--slice` seconds of its budget, pauses
+(`train(pause_at_s=...)`, a saved step) and the next takes over, in the order A B C, then C B A,
+..., so machine drift and other load hit every arm alike. Same seed, same data order (the same
+windows at the same step), same eval windows: a repeated run differs only by timing. The compute
+dtype is resolved once for all arms by training/hardware.py (the `auto` rule) unless an arm sets
+it.
 
 Per arm: the val loss and bits per byte (val loss in bits × the val split's tokens per byte) at
 every eval against wall time (the loop's elapsed_s: steps and evals) and tokens; tokens/s; and

@@ -10,12 +10,12 @@ short prompt does not pay for the longest one's padding. Finished rows drop out 
 
 Prefill runs the model's module forward; each decode step runs `decode_step.DecodeStep`, the same
 computation with a tenth of the ops (fused projections, RoPE tables, the cache written in place),
-unmasked when no row is padded. Per step the work on the host is small and mostly skipped: the picked token and its
-log-probability are written into device buffers, and the host reads them back every
-`sync_every` steps (1 on the CPU, where reading is free; 8 on a GPU, where each read stalls the
-device queue). A row finished between two reads only ran a few extra steps, whose tokens are
-dropped. Stop sequences are only looked for after a token whose text holds the last character
-of one of them (or a partial character), which most tokens do not.
+unmasked when no row is padded. Per step the work on the host is small and mostly skipped: the
+picked token and its log-probability are written into device buffers, and the host reads them back
+every `sync_every` steps (1 on the CPU, where reading is free; 8 on a GPU, where each read stalls
+the device queue). A row finished between two reads only ran a few extra steps, whose tokens are
+dropped. Stop sequences are only looked for after a token whose text holds the last character of
+one of them (or a partial character), which most tokens do not.
 
 Sampling draws from one RNG per sequence, on the model's device, seeded from (seed, sequence
 index), so results do not depend on the batch size or on which other prompts share a batch.

@@ -34,7 +34,13 @@ import weakref
 import torch
 import torch.nn.functional as F
 
-from codeling.model import CodelingLM, KVCache, rope_cos_sin, value_embed_table
+from codeling.model import (
+    CodelingLM,
+    KVCache,
+    attention_mask,
+    rope_cos_sin,
+    value_embed_table,
+)
 
 
 def _rms(x: torch.Tensor, w: torch.Tensor | None, eps: float) -> torch.Tensor:
@@ -93,17 +99,12 @@ class DecodeStep:
         self.scale = cfg.head_dim ** -0.5
 
     def bias(self, key_mask: torch.Tensor | None, end: int, T: int) -> torch.Tensor | None:
-        """Additive attention bias (B, 1, T, end) for T new tokens ending at column `end`: a
-        key is seen if the key mask marks it real and it is not after the query; a query always
-        sees itself (as CodelingLM.forward). None when nothing is masked (no key mask, T=1)."""
+        """Additive attention bias (B, 1, T, end) for T new tokens ending at column `end`, 0
+        where `model.attention_mask` (CodelingLM.forward's mask) sees the key, -inf elsewhere.
+        None when nothing is masked (no key mask, T=1)."""
         if key_mask is None and T == 1:
             return None
-        past = end - T
-        cols = torch.arange(end, device=self.cos.device)
-        q_pos = torch.arange(past, end, device=self.cos.device)[:, None]
-        seen = (cols[None, :] <= q_pos)[None, None]
-        if key_mask is not None:
-            seen = (seen & key_mask[:, None, None, :end]) | (cols[None, :] == q_pos)
+        seen = attention_mask(key_mask, end, T, self.cos.device)
         zero = torch.zeros((), dtype=self.cos.dtype, device=self.cos.device)
         return zero.masked_fill(~seen, float("-inf"))
 

@@ -166,6 +166,21 @@ class Block(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
+def attention_mask(key_mask: torch.Tensor | None, end: int, T: int,
+                   device: torch.device) -> torch.Tensor:
+    """Which keys (columns 0..end) each of T new queries ending at column `end` sees, (B or 1,
+    1, T, end) bool: a key is seen if `key_mask` marks it real and it is not after the query."""
+    past = end - T
+    cols = torch.arange(end, device=device)[None, :]
+    q_pos = torch.arange(past, end, device=device)[:, None]
+    seen = (cols <= q_pos)[None, None]
+    if key_mask is not None:
+        # a pad query attends to itself, so no row is fully masked (some CUDA kernels return
+        # NaN there, which would then leak into later layers through V)
+        seen = (seen & key_mask[:, None, None, :end].bool()) | (cols == q_pos)
+    return seen
+
+
 def value_embed_table(cfg: ModelConfig, layer: int) -> int | None:
     """Which value-embedding table feeds `layer`: table i serves layer i and layer
     n_layer - value_embeds + i (the first and last layers, as modded-nanogpt), others none."""
@@ -269,14 +284,7 @@ class CodelingLM(nn.Module):
             mask[:, -1] = True
             mask = mask[:, None, None, :]
         elif cache is not None or key_mask is not None:
-            L = past + T
-            q_pos = torch.arange(past, L, device=x.device)[:, None]
-            mask = (torch.arange(L, device=x.device)[None, :] <= q_pos)[None, None]
-            if key_mask is not None:
-                # a pad query attends to itself, so no row is fully masked (some CUDA kernels
-                # return NaN there, which would then leak into later layers through V)
-                mask = ((mask & key_mask[:, None, None, :L].bool())
-                        | (torch.arange(L, device=x.device)[None, :] == q_pos))
+            mask = attention_mask(key_mask, past + T, T, x.device)
         cfg = self.config
         if cfg.embed_norm:
             x = self.model.embed_norm(x)

@@ -6,12 +6,13 @@ whole dict goes to `evals/step_N.json`; its scalars join the metrics line. The b
 ranked by the evaluator's `score` (higher is better; `codeling.evaluate.live.dev_evaluator`
 scores the dev pass count), ties broken by lower val_loss; without an evaluator by val_loss
 alone. The best weights go to `checkpoints/best/`, and `best.json` (step, score, selected_on,
-the metrics line, the evaluator's whole dict) beside them. `selected_on` is the evaluator's
-own `selected_on` ("dev"), else "score" for an evaluator that does not say, else "val_loss".
-`early_stop` evals without improvement end training. The loop's last eval is `final`: an
-evaluator with `takes_final` is called with `final` (True then: the dev evaluator generates the
-whole dev set there, its subset elsewhere) and the step's `autocast` (for its solution loss). The dict's scalars (`solution_loss`, `pass@1_se`...)
-join the metrics line; `dev_full` and breakdowns stay in evals/step_N.json and best.json.
+the metrics line, the evaluator's whole dict) beside them. `selected_on` is the evaluator's own
+`selected_on` ("dev"), else "score" for an evaluator that does not say, else "val_loss".
+`early_stop` evals without improvement end training. The loop's last eval is `final`: an evaluator
+with `takes_final` is called with `final` (True then: the dev evaluator generates the whole dev set
+there, its subset elsewhere) and the step's `autocast` (for its solution loss). The dict's scalars
+(`solution_loss`, `pass@1_se`...) join the metrics line; `dev_full` and breakdowns stay in
+evals/step_N.json and best.json.
 """
 
 from __future__ import annotations
